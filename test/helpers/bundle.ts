@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { BUSYBOX, makeBusyboxRootfs } from '../../src/demo/busybox-rootfs';
 
-export const BUSYBOX = '/bin/busybox';
+export { BUSYBOX, makeBusyboxRootfs };
 
 export interface Bundle {
   dir: string;
@@ -16,24 +16,6 @@ export interface Bundle {
   writeConfig(config: unknown): void;
   /** Remove the bundle directory. */
   remove(): void;
-}
-
-/** Make a fresh rootfs directory with busybox and applet links. */
-export function makeBusyboxRootfs(rootfs: string): void {
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'var', 'run']) {
-    fs.mkdirSync(path.join(rootfs, d), { recursive: true });
-  }
-  fs.chmodSync(path.join(rootfs, 'tmp'), 0o1777);
-  fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin/busybox'));
-  fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const a of applets) {
-    if (a === 'busybox') continue;
-    const link = path.join(rootfs, 'bin', a);
-    if (!fs.existsSync(link)) fs.symlinkSync('busybox', link);
-  }
-  fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  fs.writeFileSync(path.join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 }
 
 /** A temporary bundle under os.tmpdir() (or `parent`), with a busybox rootfs. */
