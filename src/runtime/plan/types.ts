@@ -20,7 +20,7 @@ export type PlanMode =
   | 'exec';
 
 export interface PlanNamespaceJoin {
-  /** The CLONE_NEW* flag for this namespace type (e.g. 0x20000000 for CLONE_NEWUTS). */
+  /** The CLONE_NEW* flag for this namespace type (e.g. 0x04000000 for CLONE_NEWUTS). */
   flag: number;
   /** Absolute host path of the namespace file (e.g. /proc/123/ns/net or a bind-mounted file). */
   path: string;
