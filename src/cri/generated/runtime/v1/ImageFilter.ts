@@ -1,0 +1,17 @@
+// Original file: proto/cri/api.proto
+
+import type { ImageSpec as _runtime_v1_ImageSpec, ImageSpec__Output as _runtime_v1_ImageSpec__Output } from '../../runtime/v1/ImageSpec';
+
+/**
+ * Criteria for ListImages.
+ */
+export interface ImageFilter {
+  'image'?: (_runtime_v1_ImageSpec | null);
+}
+
+/**
+ * Criteria for ListImages.
+ */
+export interface ImageFilter__Output {
+  'image': (_runtime_v1_ImageSpec__Output | null);
+}

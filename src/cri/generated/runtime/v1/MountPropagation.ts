@@ -1,0 +1,26 @@
+// Original file: proto/cri/api.proto
+
+/**
+ * Mount propagation of a bind mount.
+ */
+export const MountPropagation = {
+  PROPAGATION_PRIVATE: 'PROPAGATION_PRIVATE',
+  PROPAGATION_HOST_TO_CONTAINER: 'PROPAGATION_HOST_TO_CONTAINER',
+  PROPAGATION_BIDIRECTIONAL: 'PROPAGATION_BIDIRECTIONAL',
+} as const;
+
+/**
+ * Mount propagation of a bind mount.
+ */
+export type MountPropagation =
+  | 'PROPAGATION_PRIVATE'
+  | 0
+  | 'PROPAGATION_HOST_TO_CONTAINER'
+  | 1
+  | 'PROPAGATION_BIDIRECTIONAL'
+  | 2
+
+/**
+ * Mount propagation of a bind mount.
+ */
+export type MountPropagation__Output = typeof MountPropagation[keyof typeof MountPropagation]

@@ -1,0 +1,16 @@
+// Original file: proto/cri/api.proto
+
+
+/**
+ * One IP address of a pod.
+ */
+export interface PodIP {
+  'ip'?: (string);
+}
+
+/**
+ * One IP address of a pod.
+ */
+export interface PodIP__Output {
+  'ip': (string);
+}
