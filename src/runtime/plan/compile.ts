@@ -139,6 +139,26 @@ function cpuList(text: string | undefined, p: string): number[] {
   }
 }
 
+/** The root field ("net:[4026532255]") of the topmost nsfs mount on `file`, or '' when there is none. */
+function nsfsMountRoot(file: string): string {
+  let real: string;
+  let text: string;
+  try {
+    real = fs.realpathSync(file);
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
+  let root = '';
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    const point = (f[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (sep > 0 && point === real && f[sep + 1] === 'nsfs') root = f[3];
+  }
+  return root;
+}
+
 /**
  * Check that `file` is a namespace file of the given type: open it and read the link of the open fd,
  * which for nsfs files reads "<type>:[<inode>]" (this works for /proc/PID/ns/* and bind-mounted ones).
@@ -160,7 +180,9 @@ function checkNamespaceFile(file: string, type: NamespaceType, p: string): void 
   } finally {
     fs.closeSync(fd);
   }
-  const m = /^([a-z_]+):\[\d+\]$/.exec(link);
+  // a bind-mounted namespace file (a pod's pinned namespace) reads as its own path: its nsfs mount's
+  // root field in mountinfo names the namespace instead
+  const m = /^([a-z_]+):\[\d+\]$/.exec(link) ?? /^([a-z_]+):\[\d+\]$/.exec(nsfsMountRoot(file));
   if (!m) throw new ConfigError(p, `${JSON.stringify(file)} is not a namespace file`);
   const got = m[1].replace(/_for_children$/, '');
   if (got !== want) throw new ConfigError(p, `${JSON.stringify(file)} is a ${got} namespace, not ${type}`);
