@@ -1,0 +1,5 @@
+export * from './store';
+export * from './images';
+export * from './gc';
+export * from './lock';
+export { writeFileAtomic, fsyncDir } from './fsutil';

@@ -1,0 +1,2 @@
+export * from './pull';
+export { LayerDecoder, chainIds, sniffCompression } from './decode';

@@ -1,0 +1,6 @@
+export * from './auth';
+export * from './hosts';
+export * from './client';
+export { HttpStatusError, NetworkError } from './http';
+export { Semaphore } from './semaphore';
+export * from './push';
