@@ -1,0 +1,4 @@
+export * from './service';
+export * from './rootfs';
+export * from './inspect';
+export * from './login';
