@@ -11,9 +11,23 @@ import { makeBusyboxRootfs } from './busybox-rootfs';
 const repo = path.resolve(__dirname, '../../..');
 const berthOci = path.join(repo, 'bin/berth-oci');
 
-function oci(root: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(berthOci, ['--root', root, ...args], { encoding: 'utf8', input });
+function oci(root: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(berthOci, ['--root', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `create` hands its own stdio to the container process, which outlives the command: capturing it
+ * through pipes would wait for the container to exit. stdout is dropped, stderr goes to a file.
+ */
+function ociCreate(root: string, args: string[], errFile: string): { status: number; stdout: string; stderr: string } {
+  const fd = fs.openSync(errFile, 'w');
+  try {
+    const r = spawnSync(berthOci, ['--root', root, 'create', ...args], { stdio: ['ignore', 'ignore', fd] });
+    return { status: r.status ?? 128, stdout: '', stderr: fs.readFileSync(errFile, 'utf8') };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function must(what: string, r: { status: number; stdout: string; stderr: string }): string {
@@ -41,7 +55,7 @@ function main(): number {
       '/bin/sh',
       '-c',
       'echo "hostname: $(hostname)"; echo "pid of this shell: $$"; echo "processes visible:"; ps -o pid,comm; ' +
-        'echo "mounts: $(wc -l < /proc/self/mounts)"; echo "root: $(ls /)"',
+        'echo "mounts: $(wc -l < /proc/self/mounts)"; echo "root:" $(ls /)',
     ];
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
 
@@ -58,7 +72,7 @@ function main(): number {
     console.log('== create / start / state / kill / delete');
     config.process.args = ['/bin/sleep', '300'];
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
-    must('create', oci(root, ['create', '--bundle', bundle, id]));
+    must('create', ociCreate(root, ['--bundle', bundle, id], path.join(work, 'create.err')));
     console.log(`state after create: ${JSON.parse(must('state', oci(root, ['state', id]))).status}`);
     must('start', oci(root, ['start', id]));
     const st = JSON.parse(must('state', oci(root, ['state', id])));
