@@ -302,6 +302,7 @@ export interface ProxyRequest {
 export type ProxyAction =
   | { status: number; headers?: Record<string, string>; body?: string }
   | { cutAfter: number }
+  | { resetAfter: number } // send this many body bytes, then reset the connection (TCP RST)
   | { throttle: number } // bytes per second for the response body
   | { redirect: string } // origin to redirect to (same path)
   | { ignoreRange: true }
@@ -370,17 +371,31 @@ export async function startProxy(target: string, rules: ProxyRule[] = [], bindHo
       return;
     }
     const cut = actions.find((a): a is { cutAfter: number } => 'cutAfter' in a);
+    const reset = actions.find((a): a is { resetAfter: number } => 'resetAfter' in a);
     const throttle = actions.find((a): a is { throttle: number } => 'throttle' in a);
     const delay = actions.find((a): a is { delayMs: number } => 'delayMs' in a);
     const headers = { ...req.headers, host: target };
     if (actions.some((a) => 'ignoreRange' in a)) delete headers.range;
+    const pauses = new Set<NodeJS.Timeout>();
     const go = (): void => {
+      if (res.destroyed) return; // the client left during a delay
       const up = http.request({ host: thost, port: tport, method: req.method, path: req.url, headers, agent: false }, (ures) => {
         entry.status = ures.statusCode;
         res.writeHead(ures.statusCode ?? 502, ures.headers);
         let sent = 0;
         const started = Date.now();
+        let gone = false;
         ures.on('data', (c: Buffer) => {
+          if (gone) return;
+          if (reset && sent + c.length > reset.resetAfter) {
+            gone = true;
+            const n = Math.max(0, reset.resetAfter - sent);
+            sent = reset.resetAfter;
+            ures.destroy();
+            const sock = res.socket;
+            res.write(c.subarray(0, n), () => sock?.resetAndDestroy());
+            return;
+          }
           if (cut && sent + c.length > cut.cutAfter) {
             res.write(c.subarray(0, Math.max(0, cut.cutAfter - sent)));
             sent = cut.cutAfter;
@@ -395,7 +410,11 @@ export async function startProxy(target: string, rules: ProxyRule[] = [], bindHo
             const wait = due - Date.now();
             if (wait > 0) {
               ures.pause();
-              setTimeout(() => ures.resume(), wait);
+              const timer = setTimeout(() => {
+                pauses.delete(timer);
+                if (!ures.destroyed) ures.resume();
+              }, wait);
+              pauses.add(timer);
             }
           } else if (!ok) {
             ures.pause();
@@ -406,12 +425,25 @@ export async function startProxy(target: string, rules: ProxyRule[] = [], bindHo
         ures.on('error', () => res.destroy());
         // the client went away (or the proxy closed): drop the upstream connection too
         res.on('close', () => ures.destroy());
+        if (res.destroyed) ures.destroy();
+      });
+      // the client went away (at any point, even before the upstream answered): stop the paced
+      // resumes and drop the upstream request, so nothing is left writing to a dead socket
+      res.on('close', () => {
+        for (const t of pauses) clearTimeout(t);
+        pauses.clear();
+        up.destroy();
       });
       upstream.add(up);
       up.on('close', () => upstream.delete(up));
       up.on('error', () => {
-        res.writeHead(502);
-        res.end();
+        if (res.destroyed) return;
+        // after the headers went out (the client left mid-body, ...) only dropping is left
+        if (res.headersSent) res.destroy();
+        else {
+          res.writeHead(502);
+          res.end();
+        }
       });
       req.pipe(up);
     };

@@ -32,6 +32,7 @@ export class LayerDecoder {
   private zstd: ZstdDecompress | undefined;
   private error: unknown;
   private outWaits: Promise<void>[] = [];
+  private outWaiting = false;
   private gunzipEnded: Promise<void> | undefined;
   /** Uncompressed bytes produced. */
   uncompressedSize = 0;
@@ -52,12 +53,16 @@ export class LayerDecoder {
       this.error ??= new BerthError('INTERNAL', 'layer consumer closed its stream');
       return;
     }
-    if (!out.write(data)) {
+    // One waiter per backpressure episode: writes refused before 'drain' share it (a listener
+    // per chunk would pile up on the stream, MaxListenersExceededWarning).
+    if (!out.write(data) && !this.outWaiting) {
+      this.outWaiting = true;
       this.outWaits.push(
         new Promise<void>((resolve) => {
           const done = (): void => {
             out.off('drain', done);
             out.off('close', done);
+            this.outWaiting = false;
             resolve();
           };
           out.on('drain', done);

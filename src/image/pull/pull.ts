@@ -173,8 +173,14 @@ export async function pullImage(reference: string | Reference, opts: PullOptions
   if (deadline !== undefined) {
     deadlineTimer = setTimeout(() => abort.abort(new BerthError('TIMEOUT', `pull of ${canonical(ref)}: deadline exceeded`)), Math.max(0, deadline - Date.now()));
   }
+  // One listener on the shared signal fans out to every layer (a listener per layer, plus the
+  // client's per-request ones, passed the default limit of 10: MaxListenersExceededWarning).
+  const onAbortAll = new Set<() => void>();
+  abort.signal.addEventListener('abort', () => {
+    for (const fn of [...onAbortAll]) fn();
+  }, { once: true });
   const aborted = new Promise<never>((_, reject) => {
-    abort.signal.addEventListener('abort', () => reject(abort.signal.reason instanceof Error ? abort.signal.reason : new BerthError('TIMEOUT', 'pull aborted')), { once: true });
+    onAbortAll.add(() => reject(abort.signal.reason instanceof Error ? abort.signal.reason : new BerthError('TIMEOUT', 'pull aborted')));
   });
   aborted.catch(() => undefined);
   const want = opts.platform ?? hostPlatform();
@@ -283,6 +289,13 @@ export async function pullImage(reference: string | Reference, opts: PullOptions
       const r: unknown = abort.signal.reason;
       out?.destroy(r instanceof Error ? r : new BerthError('TIMEOUT', `pull of ${canonical(ref)} aborted`));
     };
+    // The layer's own signal, fed by the fan-out: the client's per-request listeners for this
+    // layer go there, not onto the signal every layer shares.
+    const layerAbort = new AbortController();
+    const onLayerAbort = (): void => layerAbort.abort(abort.signal.reason);
+    if (abort.signal.aborted) onLayerAbort();
+    else onAbortAll.add(onLayerAbort);
+    const layerOp: OperationOptions = { ...op, signal: layerAbort.signal };
     const mismatch = (diff: string): DigestMismatchError =>
       new DigestMismatchError(`layer ${layer.index} (${desc.digest}): uncompressed digest ${diff} does not match the config's diff_id ${layer.diffId}`);
     try {
@@ -299,10 +312,10 @@ export async function pullImage(reference: string | Reference, opts: PullOptions
         consumer.catch(() => undefined);
       }
       // An abort (deadline, another layer failed) must also free a layer blocked on its consumer.
-      if (out) abort.signal.addEventListener('abort', onAbort, { once: true });
+      if (out) onAbortAll.add(onAbort);
       const verified = (await store.getLabels(desc.digest).catch(() => ({}) as Record<string, string>))[UNCOMPRESSED_LABEL] === layer.diffId;
       let decoder = new LayerDecoder(out);
-      const downloaded = await fetchIntoStore(client, store, repo, desc, op, {
+      const downloaded = await fetchIntoStore(client, store, repo, desc, layerOp, {
         onWait: () => progress({ ...base, state: 'waiting', current: 0 }, true),
         onBytes: (n) => progress({ ...base, state: 'downloading', current: n }),
         onChunk: (c) => decoder.push(c),
@@ -336,7 +349,8 @@ export async function pullImage(reference: string | Reference, opts: PullOptions
       out?.destroy(err instanceof Error ? err : new Error(String(err)));
       throw consumerError ?? err;
     } finally {
-      abort.signal.removeEventListener('abort', onAbort);
+      onAbortAll.delete(onAbort);
+      onAbortAll.delete(onLayerAbort);
       turn.pass(); // never leave later layers waiting
     }
     if (consumer) await Promise.race([consumer, aborted]);

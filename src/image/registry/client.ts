@@ -86,11 +86,15 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort); // never leave one behind per retry
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -496,10 +500,19 @@ export class RegistryClient {
           chunk = chunk.subarray(skip);
           skip = 0;
         }
+        // The no-progress timeout measures the server: time spent in our own sink (a slow disk, an
+        // unpacker waiting for a parent layer) does not count.
+        if (timer) clearTimeout(timer);
+        timer = undefined;
         await sink.write(chunk);
+        arm();
       }
     } catch (err) {
-      if (err instanceof BerthError) throw err;
+      // The caller's abort is final; anything else that broke the body (a reset connection:
+      // "aborted"/ECONNRESET, a premature close, a stall) is a network error, retried and resumed
+      // with Range by fetchBlobFrom.
+      if (op.signal?.aborted) throw new BerthError('TIMEOUT', `blob ${desc.digest}: aborted`, { cause: op.signal.reason });
+      if (err instanceof NetworkError || err instanceof BerthError) throw err;
       const e = err as NodeJS.ErrnoException;
       throw new NetworkError(`blob ${desc.digest}: ${e.message}`, e.code ?? 'ECONNRESET', err);
     } finally {

@@ -90,7 +90,7 @@ export interface UnpackRequest {
   /** The uncompressed tar. A function is only called when the layer is not present yet; a stream
    * given directly is read and discarded when the layer already exists. */
   source: Readable | (() => Readable | Promise<Readable>);
-  apply?: Omit<ApplyOptions, 'whiteouts' | 'lowerDirs' | 'digest'>;
+  apply?: Omit<ApplyOptions, 'whiteouts' | 'lowerDirs' | 'lowerDirsLater' | 'digest'>;
   /**
    * The source itself verifies the diff ID and fails the stream (destroys it with an error) on a
    * mismatch, as the pull does: then the tar is not hashed a second time here.
@@ -279,6 +279,8 @@ export class Snapshotter {
       const fs = path.join(tmp, 'fs');
       let lowerDirs: string[] = [];
       let lowersIncomplete = false;
+      let lowerDirsLater: (() => Promise<string[]>) | undefined;
+      let gotLowers = false;
       let source = req.source;
       if (this.driver === 'copy') {
         if (req.parent !== undefined) {
@@ -303,6 +305,18 @@ export class Snapshotter {
             lowerDirs = await this.layerDirs(req.parent);
           } catch {
             lowersIncomplete = true;
+            // Entries whose parents must be resolved through the lower layers (a directory
+            // without a header here may be a symlink below, e.g. usrmerge's bin -> usr/bin) wait
+            // for every ancestor to be committed. Downloads queue in layer order, so the
+            // ancestors' streams keep flowing meanwhile.
+            const parent = req.parent;
+            lowerDirsLater = async () => {
+              await this.waitForChain(parent);
+              await this.settle(parent);
+              const dirs = await this.layerDirs(parent);
+              gotLowers = true;
+              return dirs;
+            };
           }
         }
       }
@@ -311,6 +325,7 @@ export class Snapshotter {
         ...req.apply,
         whiteouts: this.driver === 'overlay' ? 'overlay' : 'delete',
         lowerDirs,
+        ...(lowerDirsLater ? { lowerDirsLater } : {}),
         digest: req.sourceVerifiesDiffId !== true,
       });
       if (req.sourceVerifiesDiffId === true) applied.diffId = req.diffId;
@@ -328,7 +343,7 @@ export class Snapshotter {
         id,
         size: applied.size,
         created: new Date().toISOString(),
-        ...(lowersIncomplete && applied.implicitDirs.length > 0 ? { pendingDirs: applied.implicitDirs } : {}),
+        ...(lowersIncomplete && !gotLowers && applied.implicitDirs.length > 0 ? { pendingDirs: applied.implicitDirs } : {}),
       };
       await fsp.writeFile(path.join(this.snapDir, String(id), 'ref'), `committed ${hex(chainId)}\n`);
       await writeFileAtomic(this.committedMeta(chainId), JSON.stringify(info));
@@ -376,6 +391,15 @@ export class Snapshotter {
       await writeFileAtomic(this.committedMeta(chainId), JSON.stringify(rest));
     } finally {
       await release();
+    }
+  }
+
+  /** Waits until layer `chainId` and all its ancestors are committed. */
+  private async waitForChain(chainId: string): Promise<void> {
+    let cur: string | undefined = chainId;
+    while (cur !== undefined) {
+      await this.waitForLayer(cur);
+      cur = (await this.stat(cur))?.parent;
     }
   }
 

@@ -29,7 +29,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { BerthError, isErrno } from '../../runtime/errors';
-import { cleanComponents, lstatStrict, resolveParent } from './paths';
+import { cleanComponents, lookupLower, resolveParent, type LowerEntry } from './paths';
 import { installRawPax, parseSparseMap, sparseOf, xattrsOf, type PaxRecords, type SparseInfo } from './pax';
 import { describeFailures, runSpecialOps, type SpecialOp } from './special';
 
@@ -60,6 +60,14 @@ export interface ApplyOptions {
    * target lives in a lower layer (the file is copied).
    */
   lowerDirs?: readonly string[];
+  /**
+   * Overlay mode, when the lower layers are not all on disk yet (parallel unpack): returns them
+   * (topmost first) once they are. Called at most once, and only when an entry needs them: a
+   * parent component missing from this layer (resolved through the lower layers' merged view, so
+   * that a lower `bin -> usr/bin` symlink is followed) or a hard link to a file not in this layer.
+   * Layers that carry headers for all their directories never wait.
+   */
+  lowerDirsLater?: () => Promise<readonly string[]>;
 }
 
 export interface ApplyResult {
@@ -165,7 +173,11 @@ class Extractor {
   private readonly ownership: boolean;
   private readonly devices: 'create' | 'skip' | 'reject';
   private readonly xattrs: boolean;
-  private readonly lowerDirs: readonly string[];
+  private lowerDirs: readonly string[];
+  private lowersReady: boolean;
+  private readonly lowerDirsLater: (() => Promise<readonly string[]>) | undefined;
+  /** Rejects when the layer's source fails (so that waiting for lower layers ends too). */
+  sourceFailed: Promise<never> = new Promise<never>(() => undefined);
   private readonly smallFiles: 'inline' | 'background';
   /** Directories that may carry setgid (new files in them take the directory's group). */
   private readonly setgidDirs = new Set<string>();
@@ -216,6 +228,8 @@ class Extractor {
     this.devices = opts.devices ?? (isRoot() ? 'create' : 'skip');
     this.xattrs = opts.xattrs ?? true;
     this.lowerDirs = opts.lowerDirs ?? [];
+    this.lowerDirsLater = opts.lowerDirsLater;
+    this.lowersReady = opts.lowerDirsLater === undefined;
     this.smallFiles = opts.smallFiles ?? 'inline';
   }
 
@@ -308,6 +322,22 @@ class Extractor {
 
   // ---- resolution ------------------------------------------------------------------------------
 
+  /** The lower layers, waiting for them when they are not all on disk yet. */
+  private async lowers(): Promise<readonly string[]> {
+    if (!this.lowersReady && this.lowerDirsLater) {
+      const later = this.lowerDirsLater();
+      later.catch(() => undefined);
+      this.lowerDirs = await Promise.race([later, this.sourceFailed]);
+      this.lowersReady = true;
+    }
+    return this.lowerDirs;
+  }
+
+  private readonly lowerLookup = async (rel: string): Promise<LowerEntry | null> => {
+    if (this.lowersReady && this.lowerDirs.length === 0) return null;
+    return lookupLower(await this.lowers(), rel.split('/'));
+  };
+
   private async resolveParentRel(comps: string[], mkdirs: boolean): Promise<string | null> {
     const key = comps.slice(0, -1).join('/');
     if (key === '') return '';
@@ -333,12 +363,14 @@ class Extractor {
     }
     const r = await resolveParent(this.root, comps, {
       mkdirs,
-      onMkdir: async (rel, abs) => {
+      lower: this.lowerLookup,
+      onMkdir: async (rel, abs, lower) => {
         this.created.add(rel);
-        await this.copyLowerDirMeta(rel, abs);
+        this.setDirMeta(rel, abs, lower);
       },
     });
-    if (r !== null) {
+    // Without mkdirs the result may pass through lower-layer directories not in this tree yet.
+    if (r !== null && mkdirs) {
       this.parentCache.set(key, r);
       this.created.add(r);
     }
@@ -346,19 +378,21 @@ class Extractor {
   }
 
   private async copyLowerDirMeta(rel: string, abs: string): Promise<void> {
-    const comps = rel.split('/');
-    this.implicitDirs.add(rel);
-    for (const lower of this.lowerDirs) {
-      const st = lstatStrict(lower, comps);
-      if (!st) continue;
-      if (!st.isDirectory()) return;
-      if (this.ownership) fs.lchownSync(abs, st.uid, st.gid);
-      fs.chmodSync(abs, st.mode & 0o7777);
-      if (st.mode & 0o2000) this.setgidDirs.add(rel);
-      this.keepTimes.set(rel, [st.atimeMs / 1000, st.mtimeMs / 1000]);
-      this.implicitDirs.delete(rel);
+    const below = this.lowersReady && this.lowerDirs.length === 0 ? null : lookupLower(await this.lowers(), rel.split('/'));
+    this.setDirMeta(rel, abs, below?.kind === 'dir' ? below.st : null);
+  }
+
+  /** Gives an implicitly created directory the metadata the lower layers have for it. */
+  private setDirMeta(rel: string, abs: string, st: fs.Stats | null): void {
+    if (!st) {
+      this.implicitDirs.add(rel);
       return;
     }
+    this.implicitDirs.delete(rel);
+    if (this.ownership) fs.lchownSync(abs, st.uid, st.gid);
+    fs.chmodSync(abs, st.mode & 0o7777);
+    if (st.mode & 0o2000) this.setgidDirs.add(rel);
+    this.keepTimes.set(rel, [st.atimeMs / 1000, st.mtimeMs / 1000]);
   }
 
   /** Remembers the times of an existing directory this layer is about to change. */
@@ -503,15 +537,15 @@ class Extractor {
       this.created.add(rel);
       return;
     }
-    // Overlay layers: the target may live in a lower layer; the link becomes a copy. Lower layers
-    // are looked into without following any symlink, and the file is opened with O_NOFOLLOW.
-    for (const lower of this.lowerDirs) {
-      const lst = lstatStrict(lower, tcomps);
-      if (!lst) continue;
-      if (!lst.isFile()) break;
+    // Overlay layers: the target may live in a lower layer; the link becomes a copy. Its parent was
+    // resolved through the merged view (root-relative, like an in-tree path); the lower layers are
+    // looked into without following any symlink, and the file is opened with O_NOFOLLOW.
+    const below = trel === null || (this.lowersReady && this.lowerDirs.length === 0) ? null : lookupLower(await this.lowers(), trel.split('/'));
+    if (below?.kind === 'other' && below.st.isFile()) {
+      const lst = below.st;
       await this.clearFinal(rel);
       const abs = this.abs(rel);
-      const src = await fsp.open(path.join(lower, ...tcomps), C.O_RDONLY | C.O_NOFOLLOW);
+      const src = await fsp.open(path.join(below.dir, trel as string), C.O_RDONLY | C.O_NOFOLLOW);
       try {
         const dst = await fsp.open(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
@@ -835,6 +869,17 @@ export async function applyLayer(tarStream: Readable, targetDir: string, opts: A
   const root = await fsp.realpath(targetDir);
   const x = new Extractor(root, opts);
   await x.init();
+  if (opts.lowerDirsLater) {
+    let ended = false;
+    x.sourceFailed = new Promise<never>((_, reject) => {
+      tarStream.once('end', () => (ended = true));
+      tarStream.once('error', (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))));
+      tarStream.once('close', () => {
+        if (!ended) reject(new BerthError('INTERNAL', 'layer source closed while waiting for the lower layers'));
+      });
+    });
+    x.sourceFailed.catch(() => undefined);
+  }
   const ex = tar.extract();
   if (!installRawPax(ex)) x.warn('tar-stream internals changed: binary xattr values may be damaged');
   const hash = opts.digest === false ? null : createHash('sha256');

@@ -41,8 +41,56 @@ export function cleanName(name: string): string {
 export interface ResolveOptions {
   /** Create missing parent directories (mode 0755 unless `mkdirMeta` says otherwise). */
   mkdirs: boolean;
-  /** Called for each directory created; may set its metadata (used to copy metadata from lower layers). */
-  onMkdir?: (rel: string, abs: string) => Promise<void>;
+  /**
+   * Called for each directory created; may set its metadata (used to copy metadata from lower
+   * layers). `lower` is what the lower layers hold at that path, when `lower` lookup found a dir.
+   */
+  onMkdir?: (rel: string, abs: string, lower: Stats | null) => Promise<void>;
+  /**
+   * Overlay layers: what the merged view of the lower layers holds at a (resolved, relative) path
+   * missing from the tree. A lower symlink is followed with the same root-relative semantics as an
+   * in-tree one (so `bin -> usr/bin` below makes `bin/x` land at usr/bin/x); a lower directory is
+   * created in the tree (or, without mkdirs, passed through virtually).
+   */
+  lower?: (rel: string) => Promise<LowerEntry | null>;
+}
+
+/** An entry of the lower layers' merged view (see lookupLower). */
+export type LowerEntry = { kind: 'dir'; st: Stats; dir: string } | { kind: 'symlink'; target: string } | { kind: 'other'; st: Stats; dir: string };
+
+/** An overlayfs whiteout: a character device 0:0. */
+export function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+/**
+ * Looks `comps` up in the merged view of overlay lower layers (topmost first) without following
+ * any symlink: the topmost layer holding the path wins; a whiteout, or a non-directory at an
+ * intermediate component, hides the path in every layer below. (Opaque-directory markers are xattrs
+ * Node cannot read; they are not honoured here, which can only reveal a hidden lower entry.)
+ */
+export function lookupLower(lowers: readonly string[], comps: readonly string[]): LowerEntry | null {
+  if (comps.length === 0) return null;
+  outer: for (const lower of lowers) {
+    let p = lower;
+    for (let i = 0; i < comps.length; i++) {
+      p = path.join(p, comps[i]);
+      let st: Stats;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue outer;
+      }
+      if (isWhiteout(st)) return null;
+      if (i === comps.length - 1) {
+        if (st.isDirectory()) return { kind: 'dir', st, dir: lower };
+        if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(p) };
+        return { kind: 'other', st, dir: lower };
+      }
+      if (!st.isDirectory()) return null;
+    }
+  }
+  return null;
 }
 
 /**
@@ -72,9 +120,22 @@ export async function resolveParent(
       st = lstatSync(abs);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
-      if (!opts.mkdirs) return null;
+      const below = opts.lower ? await opts.lower(rel) : null;
+      if (below?.kind === 'symlink') {
+        if (++hops > MAX_SYMLINK_HOPS) {
+          throw new BerthError('INVALID_ARGUMENT', `too many levels of symbolic links resolving ${comps.join('/')}`);
+        }
+        if (below.target.startsWith('/')) stack.length = 0;
+        queue.unshift(...below.target.split('/'));
+        continue;
+      }
+      if (!opts.mkdirs) {
+        if (below?.kind !== 'dir') return null;
+        stack.push(c); // a lower directory, not (yet) in this tree
+        continue;
+      }
       mkdirSync(abs, 0o755);
-      if (opts.onMkdir) await opts.onMkdir(rel, abs);
+      if (opts.onMkdir) await opts.onMkdir(rel, abs, below?.kind === 'dir' ? below.st : null);
       stack.push(c);
       continue;
     }
