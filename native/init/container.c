@@ -60,6 +60,24 @@ static int exec_fifo_wait(struct ctx *c)
 	return 0;
 }
 
+/* Closes every fd above the sync fd but the exec fifo and the seccomp listener (both closed once used). */
+static int close_extra_fds(struct ctx *c)
+{
+	int keep[2] = { c->fifo_fd < c->listener_fd ? c->fifo_fd : c->listener_fd,
+			c->fifo_fd < c->listener_fd ? c->listener_fd : c->fifo_fd };
+	unsigned lo = (unsigned)c->sync_fd + 1;
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo)
+			continue;
+		if ((unsigned)keep[i] > lo && close_range(lo, (unsigned)keep[i] - 1, 0) < 0)
+			return FAIL("close_range");
+		lo = (unsigned)keep[i] + 1;
+	}
+	if (close_range(lo, ~0U, 0) < 0)
+		return FAIL("close_range");
+	return 0;
+}
+
 int container_main(struct ctx *c)
 {
 	struct plan *p = c->p;
@@ -109,20 +127,25 @@ int container_main(struct ctx *c)
 	}
 	if (set_lsm_labels(pr) < 0)
 		return -1;
-	if (pr->has_seccomp && !pr->no_new_privileges && load_seccomp(c) < 0)
-		return -1;
 	if (drop_bounding(pr) < 0 || set_user(pr) < 0)
 		return -1;
 	if (cwd_later && chdir(pr->cwd) < 0)
 		return FAIL("chdir %s", pr->cwd);
+	/* Resolved as the process user and before any filter: an old allow-list profile may lack what
+	   a PATH search needs (glibc's faccessat uses faccessat2). execve gets the absolute path. */
+	char *exe = find_executable(pr);
+	if (!exe)
+		return -1;
+	if (close_extra_fds(c) < 0)
+		return -1;
+	/* without no_new_privs the filter needs CAP_SYS_ADMIN, which the process may not keep */
+	if (pr->has_seccomp && !pr->no_new_privileges && (raise_sys_admin() < 0 || load_seccomp(c) < 0))
+		return -1;
 	if (set_capabilities(pr) < 0)
 		return -1;
 	umask(pr->umask >= 0 ? (mode_t)pr->umask : c->initial_umask);
 	if (pr->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return FAIL("prctl PR_SET_NO_NEW_PRIVS");
-	char *exe = find_executable(pr);
-	if (!exe)
-		return -1;
 	if (msg_send(c->sync_fd, MSG_READY, NULL, 0) < 0)
 		return FAIL("send READY");
 	if (p->mode == PLAN_CREATE && c->fifo_fd >= 0 && exec_fifo_wait(c) < 0)
@@ -131,10 +154,17 @@ int container_main(struct ctx *c)
 		return -1;
 	if (pr->has_seccomp && pr->no_new_privileges && load_seccomp(c) < 0)
 		return -1;
-	/* nothing but stdio, the preserved fds and the close-on-exec sync fd may reach the process */
+	if (c->fifo_fd >= 0)
+		close(c->fifo_fd);
+	if (c->listener_fd >= 0)
+		close(c->listener_fd);
+	c->fifo_fd = c->listener_fd = -1;
+	/* nothing but stdio, the preserved fds and the close-on-exec sync fd may reach the process;
+	   close_extra_fds did the work before the filter (which may deny close_range: only
+	   close-on-exec fds were opened since), so a failure here matters only without one */
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &c->saved_sigmask, NULL);
-	if (close_range((unsigned)c->sync_fd + 1, ~0U, 0) < 0)
+	if (close_range((unsigned)c->sync_fd + 1, ~0U, 0) < 0 && !pr->has_seccomp)
 		return FAIL("close_range");
 	execve(exe, pr->args.items, pr->env.items);
 	return FAIL("exec %s", exe);

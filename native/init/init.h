@@ -39,6 +39,8 @@ int set_lsm_labels(const struct plan_process *pr);
 int set_user(const struct plan_process *pr);
 int drop_bounding(const struct plan_process *pr);
 int set_capabilities(const struct plan_process *pr);
+/* Makes CAP_SYS_ADMIN effective again if permitted (a filter without no_new_privs needs it). */
+int raise_sys_admin(void);
 int load_seccomp(struct ctx *c);
 /* Finds process.args[0] on the PATH of process.env; returns a malloc'd path. */
 char *find_executable(const struct plan_process *pr);

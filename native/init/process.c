@@ -50,7 +50,11 @@ static int run_hook(struct ctx *c, const struct plan_hook *h, const char *kind, 
 	if (pid == 0) {
 		if (dup2(pfd[0], STDIN_FILENO) < 0)
 			_exit(127);
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		/* a seccomp filter loaded before startContainer hooks may deny close_range: fds above the
+		   sync fd are gone by then (close_extra_fds), so mark the ones below it one by one */
+		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			for (int fd = 3; fd <= c->sync_fd; fd++)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &c->saved_sigmask, NULL);
 		umask(c->initial_umask);
@@ -260,6 +264,18 @@ int set_capabilities(const struct plan_process *pr)
 	for (int cap = 0; cap < 64; cap++)
 		if ((pr->cap_ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
 			return FAIL("raise ambient capability %d", cap);
+	return 0;
+}
+
+int raise_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return FAIL("capget");
+	data[CAP_SYS_ADMIN / 32].effective |= data[CAP_SYS_ADMIN / 32].permitted & (1U << (CAP_SYS_ADMIN % 32));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return FAIL("capset (raise CAP_SYS_ADMIN to load the seccomp filter)");
 	return 0;
 }
 

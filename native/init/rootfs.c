@@ -446,10 +446,13 @@ static int make_symlink(int rootfd, const struct plan_symlink *s)
 int rootfs_prepare(struct ctx *c)
 {
 	struct plan *p = c->p;
-	/* our copy of the host's mounts must not propagate back: shared becomes slave until after pivot */
+	/* our copy of the host's mounts must not propagate back: shared becomes slave until after pivot;
+	   unbindable becomes private until then (the rootfs and bind sources must stay bindable) */
 	unsigned long prop = p->rootfs_propagation ? p->rootfs_propagation : MS_PRIVATE | MS_REC;
 	if (prop & MS_SHARED)
 		prop = MS_SLAVE | MS_REC;
+	else if (prop & MS_UNBINDABLE)
+		prop = MS_PRIVATE | MS_REC;
 	if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
 		return FAIL("rootfs propagation on /");
 	if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)

@@ -531,6 +531,19 @@ test('rootfs propagation as asked (rshared) and default rprivate; the host mount
   assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(b.rootfs));
 });
 
+test('rootfs propagation runbindable: binds still work, / ends unbindable', { skip }, async (t) => {
+  const b = bundle(t);
+  const src = path.join(b.dir, 'data');
+  fs.mkdirSync(src);
+  const plan = basePlan(b.rootfs, ['sh', '-c', "awk '$5 == \"/\" || $5 == \"/data\"' /proc/self/mountinfo"]);
+  plan.mounts.push(mount('/data', '', src, MS_BIND | MS_REC));
+  plan.rootfsPropagation = MS_REC | (1 << 17); // MS_UNBINDABLE
+  const r = await runPlan(plan);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^\d+ \d+ \S+ \S+\/rootfs \/ .* unbindable /m);
+  assert.match(r.stdout, / \/data .* unbindable /);
+});
+
 test('exec into a user-namespaced container as a non-root user', { skip }, async (t) => {
   const b = bundle(t);
   fs.chmodSync(b.dir, 0o755);
