@@ -29,3 +29,5 @@ fi
 
 make -s -C native >&2
 npx --no-install tsc -p tsconfig.json >&2
+# berth-oci's one-file bundle with a V8 code cache (bin/berth-oci falls back to dist/ without it)
+node scripts/bundle-oci.js >&2

@@ -409,6 +409,15 @@ static int rd_plan(struct reader *r, struct plan *p)
 	r->field = "execFifo";
 	if (rd_str(r, &p->exec_fifo) < 0)
 		return -1;
+	r->field = "execFifoCreate";
+	if (rd_bool(r, &p->has_fifo_create) < 0)
+		return -1;
+	if (p->has_fifo_create) {
+		if (rd_u32(r, &p->fifo_mode) < 0 || rd_u32(r, &p->fifo_uid) < 0 || rd_u32(r, &p->fifo_gid) < 0)
+			return -1;
+		if (p->fifo_mode > 0777)
+			return bad(r, "mode 0%o is not a permission mode", p->fifo_mode);
+	}
 	r->field = "preserveFds";
 	if (rd_u32(r, &p->preserve_fds) < 0)
 		return -1;

@@ -90,6 +90,7 @@ struct plan {
 	struct strlist masked_paths, readonly_paths;
 	uint32_t n_sysctls; struct plan_sysctl *sysctls;
 	char *exec_fifo;
+	bool has_fifo_create; uint32_t fifo_mode, fifo_uid, fifo_gid; /* executor makes the fifo */
 	uint32_t preserve_fds;
 	bool new_keyring;
 	uint32_t n_create_hooks; struct plan_hook *create_hooks;

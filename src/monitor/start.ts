@@ -2,7 +2,7 @@
  * Starting berth-monitor: spawn it with its sync fd (and any fds to pass through to CMD), then learn
  * the monitor's pid (MONITOR) and the container's (READY), or why it failed (FAILED).
  */
-import { spawn, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import * as path from 'node:path';
@@ -60,6 +60,8 @@ export interface SpawnedMonitor {
   passFdNumbers: number[];
   /** Stops waiting (closes the sync socket); the monitor keeps running. */
   release(): void;
+  /** The invoked monitor process (it exits 0 once the monitor has detached). */
+  child: ChildProcess;
 }
 
 export function spawnMonitor(opts: SpawnMonitorOptions): SpawnedMonitor {
@@ -124,6 +126,7 @@ export function spawnMonitor(opts: SpawnMonitorOptions): SpawnedMonitor {
     passSockets,
     passFdNumbers,
     release: () => sock?.destroy(),
+    child,
   };
 }
 

@@ -30,6 +30,7 @@ export function seedPlans(): Plan[] {
   full.readonlyPaths = ['/proc/sys'];
   full.sysctls = [{ path: 'net/ipv4/ip_forward', value: '1' }];
   full.execFifo = '/run/berth/c/exec.fifo';
+  full.execFifoCreate = { mode: 0o622, uid: 1000, gid: 1000 };
   full.preserveFds = 2;
   full.createContainerHooks = [{ path: '/bin/hook', args: ['hook', 'a'], env: ['A=1'], timeout: 5 }];
   full.startContainerHooks = [{ path: '/bin/hook2', args: [], env: [], timeout: 0 }];

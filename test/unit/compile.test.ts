@@ -249,9 +249,10 @@ test('process: caps, rlimits (infinity), scheduler, ioprio, personality, umask, 
     capabilities: {
       bounding: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_CHECKPOINT_RESTORE'],
       effective: ['CAP_CHOWN'],
-      permitted: ['CAP_CHOWN', 'CAP_SETFCAP'],
-      inheritable: ['CAP_BPF'],
-      ambient: ['CAP_PERFMON'],
+      permitted: ['CAP_CHOWN', 'CAP_SETFCAP', 'CAP_PERFMON'],
+      inheritable: ['CAP_BPF', 'CAP_PERFMON'],
+      // CAP_SETFCAP is not inheritable, so it cannot be ambient: left out
+      ambient: ['CAP_PERFMON', 'CAP_SETFCAP'],
     },
     rlimits: [
       { type: 'RLIMIT_NOFILE', soft: 1024, hard: 4096 },
@@ -273,8 +274,8 @@ test('process: caps, rlimits (infinity), scheduler, ioprio, personality, umask, 
   assert.deepEqual(p.capabilities, {
     bounding: (1n << 0n) | (1n << 21n) | (1n << 40n),
     effective: 1n,
-    permitted: 1n | (1n << 31n),
-    inheritable: 1n << 39n,
+    permitted: 1n | (1n << 31n) | (1n << 38n),
+    inheritable: (1n << 39n) | (1n << 38n),
     ambient: 1n << 38n,
   });
   assert.deepEqual(p.rlimits, [

@@ -120,6 +120,7 @@ test('encodePlan: header, then every field in the documented order, consumed exa
   assert.deepEqual(r.list(() => r.str()), full.readonlyPaths);
   assert.deepEqual(r.list(() => ({ path: r.str(), value: r.str() })), full.sysctls);
   assert.equal(r.str(), full.execFifo);
+  assert.deepEqual(r.bool() ? { mode: r.u32(), uid: r.u32(), gid: r.u32() } : undefined, full.execFifoCreate);
   assert.equal(r.u32(), 2);
   assert.equal(r.bool(), true);
   const hook = () => ({ path: r.str(), args: r.list(() => r.str()), env: r.list(() => r.str()), timeout: r.u32() });
@@ -163,11 +164,11 @@ test('encodePlan: minimal plan has the exact expected size', () => {
   p.process.cwd = '';
   const buf = encodePlan(p);
   // header 8, mode 1, fg 1, flags 4, joins 4, mapped 1, maps 8, offsets 4, hostname/domainname 8,
-  // rootfs 4+2, ro 1, prop 4, nopivot 1, mounts/devices/symlinks/masked/ro/sysctls 24, fifo 4,
+  // rootfs 4+2, ro 1, prop 4, nopivot 1, mounts/devices/symlinks/masked/ro/sysctls 24, fifo 4+1,
   // preserve 4, keyring 1, hooks 8, args 4+4+1, env 4, cwd 4, uid/gid 8, groups 4, umask 4,
   // terminal 1, console 4, size 8, rlimits 4, caps 40, nnp 1, sched 1, ioprio 1, affinity 8,
   // personality 4, apparmor 4, selinux 4, seccomp 1
-  assert.equal(buf.length, 8 + 1 + 1 + 4 + 4 + 1 + 8 + 4 + 8 + 6 + 1 + 4 + 1 + 24 + 4 + 4 + 1 + 8 + 9 + 4 + 4 + 8 + 4 + 4 + 1 + 4 + 8 + 4 + 40 + 1 + 1 + 1 + 8 + 4 + 4 + 4 + 1);
+  assert.equal(buf.length, 8 + 1 + 1 + 4 + 4 + 1 + 8 + 4 + 8 + 6 + 1 + 4 + 1 + 24 + 4 + 1 + 4 + 1 + 8 + 9 + 4 + 4 + 8 + 4 + 4 + 1 + 4 + 8 + 4 + 40 + 1 + 1 + 1 + 8 + 4 + 4 + 4 + 1);
 });
 
 test('encodePlan: rejects what the decoder would reject, naming the field', () => {

@@ -72,19 +72,20 @@ export async function run(ctx: CommandContext): Promise<number> {
   const file = ctx.flags.string('process');
   const proc = file !== undefined ? readProcessFile(file) : processFromFlags(await containerProcess(opts, id), ctx.args.slice(1), ctx.flags);
   const detach = ctx.flags.bool('detach');
-  const ex = await execProcess(opts, {
-    id,
-    process: proc,
-    detach,
-    consoleSocket: ctx.flags.string('console-socket'),
-    pidFile: ctx.flags.string('pid-file'),
-    preserveFds: ctx.flags.int('preserve-fds') ?? 0,
-  });
-  if (detach) return 0;
-  const stop = forwardSignals(ex.pid);
+  const signals = detach ? null : forwardSignals();
   try {
+    const ex = await execProcess(opts, {
+      id,
+      process: proc,
+      detach,
+      consoleSocket: ctx.flags.string('console-socket'),
+      pidFile: ctx.flags.string('pid-file'),
+      preserveFds: ctx.flags.int('preserve-fds') ?? 0,
+    });
+    if (!signals) return 0;
+    signals.target(ex.pid);
     return await ex.exited;
   } finally {
-    stop();
+    signals?.stop();
   }
 }

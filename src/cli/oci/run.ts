@@ -6,22 +6,24 @@ import { forwardSignals } from './signals';
 export async function run(ctx: CommandContext): Promise<number> {
   expectArgs(ctx, 1, 1);
   const detach = ctx.flags.bool('detach');
-  const running = await runContainer(runtimeOptions(ctx), {
-    id: containerIdArg(ctx),
-    bundle: ctx.flags.string('bundle') ?? '.',
-    consoleSocket: ctx.flags.string('console-socket'),
-    pidFile: ctx.flags.string('pid-file'),
-    preserveFds: ctx.flags.int('preserve-fds') ?? 0,
-    noPivot: ctx.flags.bool('no-pivot'),
-    noNewKeyring: ctx.flags.bool('no-new-keyring'),
-    detach,
-    keep: ctx.flags.bool('keep'),
-  });
-  if (detach) return 0;
-  const stop = forwardSignals(running.created.record.pid);
+  // installed before the container exists: a signal during create/start is held, then delivered
+  const signals = detach ? null : forwardSignals();
   try {
+    const running = await runContainer(runtimeOptions(ctx), {
+      id: containerIdArg(ctx),
+      bundle: ctx.flags.string('bundle') ?? '.',
+      consoleSocket: ctx.flags.string('console-socket'),
+      pidFile: ctx.flags.string('pid-file'),
+      preserveFds: ctx.flags.int('preserve-fds') ?? 0,
+      noPivot: ctx.flags.bool('no-pivot'),
+      noNewKeyring: ctx.flags.bool('no-new-keyring'),
+      detach,
+      keep: ctx.flags.bool('keep'),
+    });
+    if (!signals) return 0;
+    signals.target(running.created.record.pid);
     return await running.wait();
   } finally {
-    stop();
+    signals?.stop();
   }
 }

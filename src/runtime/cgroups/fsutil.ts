@@ -49,18 +49,31 @@ function codeForErrno(errno: string): ErrorCode {
   }
 }
 
-/** Write `value` to `dir/file` in one write(2). `key` names what asked for it (e.g. linux.resources.memory.limit). */
+/**
+ * Write `value` to `dir/file` in one write(2). `key` names what asked for it (e.g. linux.resources.memory.limit).
+ *
+ * These helpers keep promise signatures but make synchronous syscalls: cgroupfs files are tiny and
+ * kernel-backed, so open+write+close take microseconds, while each async fs call costs a thread-pool
+ * round trip (three per write, ~11 hierarchies per container on v1: the bulk of create's cgroup
+ * time on a loaded host; bench/oci-startup.md).
+ */
 export async function writeCgroupFile(dir: string, file: string, value: string, key: string): Promise<void> {
   const p = path.join(dir, file);
-  let fh: fs.promises.FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    fh = await fs.promises.open(p, WRITE_FLAGS);
-    await fh.write(value);
+    fd = fs.openSync(p, WRITE_FLAGS);
+    fs.writeSync(fd, value);
     observer?.(p, value);
   } catch (err) {
     throw cgroupWriteError(err, p, value, key);
   } finally {
-    await fh?.close().catch(() => undefined);
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // nothing to do
+      }
+    }
   }
 }
 
@@ -82,7 +95,7 @@ export function cgroupWriteError(err: unknown, file: string, value: string, key:
 /** mkdir one level (EEXIST is fine) or, with recursive, every missing level; errors become BerthErrors. */
 export async function mkdirCgroup(dir: string, recursive = false): Promise<void> {
   try {
-    await fs.promises.mkdir(dir, { recursive });
+    fs.mkdirSync(dir, { recursive });
   } catch (err) {
     if (isErrno(err, 'EEXIST')) return;
     const errno = errnoOf(err);
@@ -95,7 +108,7 @@ export async function mkdirCgroup(dir: string, recursive = false): Promise<void>
 export async function readCgroupFile(dir: string, file: string): Promise<string> {
   const p = path.join(dir, file);
   try {
-    return (await fs.promises.readFile(p, 'utf8')).trim();
+    return fs.readFileSync(p, 'utf8').trim();
   } catch (err) {
     const errno = errnoOf(err);
     throw new BerthError(codeForErrno(errno), `cgroups: reading ${p}: ${errno}`, { cause: err });
@@ -105,7 +118,7 @@ export async function readCgroupFile(dir: string, file: string): Promise<string>
 /** Read `dir/file`, or undefined when it does not exist. */
 export async function readOptional(dir: string, file: string): Promise<string | undefined> {
   try {
-    return (await fs.promises.readFile(path.join(dir, file), 'utf8')).trim();
+    return fs.readFileSync(path.join(dir, file), 'utf8').trim();
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'EOPNOTSUPP') || isErrno(err, 'ENODEV')) return undefined;
     throw new BerthError('INTERNAL', `cgroups: reading ${path.join(dir, file)}: ${errnoOf(err)}`, { cause: err });
@@ -114,7 +127,7 @@ export async function readOptional(dir: string, file: string): Promise<string | 
 
 export async function fileExists(p: string): Promise<boolean> {
   try {
-    await fs.promises.access(p);
+    fs.accessSync(p);
     return true;
   } catch {
     return false;
@@ -168,7 +181,7 @@ export function sleep(ms: number): Promise<void> {
 export async function removeCgroupDir(dir: string): Promise<void> {
   let entries: fs.Dirent[];
   try {
-    entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return;
     throw new BerthError('INTERNAL', `cgroups: reading ${dir}: ${errnoOf(err)}`, { cause: err });
@@ -176,7 +189,7 @@ export async function removeCgroupDir(dir: string): Promise<void> {
   for (const e of entries) if (e.isDirectory()) await removeCgroupDir(path.join(dir, e.name));
   for (let attempt = 0; ; attempt++) {
     try {
-      await fs.promises.rmdir(dir);
+      fs.rmdirSync(dir);
       return;
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return;
@@ -203,7 +216,7 @@ export async function walkDirs(dir: string): Promise<string[]> {
     const d = stack.pop() as string;
     let entries: fs.Dirent[];
     try {
-      entries = await fs.promises.readdir(d, { withFileTypes: true });
+      entries = fs.readdirSync(d, { withFileTypes: true });
     } catch (err) {
       if (isErrno(err, 'ENOENT')) continue;
       throw new BerthError('INTERNAL', `cgroups: reading ${d}: ${errnoOf(err)}`, { cause: err });

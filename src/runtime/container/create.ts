@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, isErrno } from '../errors';
 import { runHooks } from '../hooks/run';
-import { launch } from '../init/launch';
+import { launch, type MonitorLaunchOptions } from '../init/launch';
 import { compilePlan } from '../plan/compile';
 import type { Spec } from '../spec/types';
 import { loadBundleConfig } from '../spec/validate';
 import { normalizeCgroupsPath, systemdCgroupPath } from '../cgroups/manager';
-import { containerCgroup, type CgroupManager } from './cgroup';
+import { containerCgroup, moveToOwnCgroups, warmCgroupAttach, type CgroupManager } from './cgroup';
 import { effectiveResources } from './devices';
 import { validateContainerId } from './id';
 import { withRootLock } from './lock';
@@ -23,7 +23,6 @@ import { containerPaths } from './paths';
 import { writePidFile } from './pidfile';
 import { readProcStat } from './procstat';
 import { saveSpec } from './spec-file';
-import { makeFifo } from './fifo';
 import { nowRfc3339Nano, ociState, writeRecord, writeRecordAsync, type ContainerRecord } from './state';
 import { teardown } from './teardown';
 
@@ -42,6 +41,12 @@ export interface CreateOptions {
   /** `run` without --detach: the executor stays, reaps the container and exits with its status. */
   foreground?: boolean;
   stdio?: LaunchStdio;
+  /**
+   * Create under berth-monitor (berthd): the monitor holds stdio, the log and the exit record; the
+   * container process is placed in its cgroup at PID (the executor is the monitor's child). Not
+   * with `foreground`. With a terminal, `consoleSocket` must be the monitor's console socket.
+   */
+  monitor?: MonitorLaunchOptions;
 }
 
 export interface CreatedContainer {
@@ -50,6 +55,8 @@ export interface CreatedContainer {
   /** The executor process (foreground: it exits with the container's status). */
   executor: ChildProcess;
   exited: Promise<number>;
+  /** With `monitor`: the detached monitor's pid. */
+  monitorPid?: number;
 }
 
 /** Host uid/gid that container root maps to (for the exec fifo's owner). */
@@ -82,6 +89,9 @@ export async function createContainer(opts: RuntimeOptions, co: CreateOptions): 
   const t0 = performance.now();
   const phase = (what: string): void => logger.debug(`create ${co.id}: ${what} at ${(performance.now() - t0).toFixed(1)} ms`);
   validateContainerId(co.id);
+  if (co.monitor && co.foreground) throw new BerthError('INVALID_ARGUMENT', 'create: a container under the monitor cannot be foreground');
+  // Overlaps the kernel's wait for the cgroup attach lock with validation and plan compilation.
+  if (opts.cgroupDriver !== 'disabled') warmCgroupAttach().catch(() => undefined);
   const bundle = path.resolve(co.bundle);
   // Validation comes first: an invalid config leaves nothing behind.
   const spec = await loadBundleConfig(bundle);
@@ -115,18 +125,20 @@ export async function createContainer(opts: RuntimeOptions, co: CreateOptions): 
     }
   });
   phase('id claimed');
+  // Again, to keep the attach lock in writer mode until the executor is placed (see warmCgroupAttach).
+  if (opts.cgroupDriver !== 'disabled') warmCgroupAttach().catch(() => undefined);
 
   let cgroup: CgroupManager | null = null;
-  // Work that overlaps the executor's start-up: the record ("creating"), the saved spec, the exec
-  // fifo, and the cgroup (created and limited). All of it is awaited in the PID step, before the
-  // process is placed in the cgroup and before GO lets it run anything. Until then a failure
-  // elsewhere must not turn their rejections into a crash, hence the no-op catches.
+  // Work that overlaps the executor's start-up: the record ("creating"), the saved spec and
+  // the cgroup (created and limited). The cgroup is awaited right after the spawn, to place the
+  // executor in it before it clones the container process (which is so born in it); the rest in
+  // the PID step, before GO lets the process run anything. Until then a failure elsewhere must not
+  // turn their rejections into a crash, hence the no-op catches.
   let background: Promise<unknown> = Promise.resolve();
   let cgroupReady: Promise<unknown> = Promise.resolve();
   try {
     const ids = rootIds(spec);
     background = Promise.all([
-      makeFifo(paths.execFifo, 0o622, ids.uid, ids.gid),
       writeRecordAsync(paths.state, record),
       saveSpec(paths.config, spec),
     ]);
@@ -151,17 +163,30 @@ export async function createContainer(opts: RuntimeOptions, co: CreateOptions): 
       foreground: co.foreground ?? false,
       cgroupPath: cgroupPathForMounts(co.id, cgroupsPath, opts.cgroupDriver),
     });
+    // The executor makes the exec fifo (mknod) before it opens it: no mkfifo process, no race.
+    plan.execFifoCreate = { mode: 0o622, uid: ids.uid, gid: ids.gid };
     phase('plan compiled');
     const launched = await launch({
       plan,
       stdio: co.stdio,
       preserveFds: co.preserveFds ?? 0,
+      ...(co.monitor ? { monitor: co.monitor } : {}),
+      onSpawn: async (executorPid: number): Promise<void> => {
+        await cgroupReady;
+        if (cg !== null) await cg.apply(executorPid);
+        phase(`executor ${executorPid} placed`);
+      },
       onPid: async (pid: number): Promise<string> => {
         phase(`pid ${pid}`);
         record.pid = pid;
         record.pidStartTime = readProcStat(pid)?.startTime ?? '';
-        await Promise.all([background, cgroupReady]);
-        await Promise.all([writeRecordAsync(paths.state, { ...record }), cg !== null ? cg.apply(pid) : undefined]);
+        if (co.monitor) {
+          // no onSpawn under the monitor: the process waits for GO, place it now
+          await cgroupReady;
+          if (cg !== null) await cg.apply(pid);
+        }
+        await background;
+        writeRecord(paths.state, record);
         if (spec.process?.oomScoreAdj !== undefined) applyOomScoreAdj(pid, spec.process.oomScoreAdj, logger);
         // runtime-tools' validation expects "created" here (the process exists and waits).
         const stateJson = JSON.stringify(ociState(record, 'created'));
@@ -177,7 +202,22 @@ export async function createContainer(opts: RuntimeOptions, co: CreateOptions): 
     record.status = 'created';
     writeRecord(paths.state, record);
     if (co.pidFile) writePidFile(co.pidFile, launched.pid);
-    return { record, spec, executor: launched.executor, exited: launched.exited };
+    const executorPid = launched.executor.pid;
+    if (co.foreground && cg !== null && executorPid !== undefined) {
+      // The foreground executor stays as the container's parent: take it out of the container's
+      // cgroups, in the background so that it overlaps `start` (it may be gone by then: a failed
+      // write is fine).
+      moveToOwnCgroups(executorPid, cg.mode).catch((err: unknown) => {
+        if (readProcStat(executorPid) !== null) logger.debug(`moving executor ${executorPid} out of the container's cgroups: ${(err as Error).message}`);
+      });
+    }
+    return {
+      record,
+      spec,
+      executor: launched.executor,
+      exited: launched.exited,
+      ...(launched.monitorPid !== undefined ? { monitorPid: launched.monitorPid } : {}),
+    };
   } catch (err) {
     // Let in-flight work settle so nothing is created after the teardown removed it.
     await Promise.allSettled([background, cgroupReady]);

@@ -61,12 +61,25 @@ export function readExecFifo(file: string, alive: () => boolean): Promise<void> 
       if (err) reject(err);
       else resolve();
     };
+    /** The byte may already sit in the pipe, written just before the process exited (timers run before I/O). */
+    const byteWaiting = (): boolean => {
+      try {
+        return fs.readSync(fd, Buffer.alloc(1), 0, 1, null) === 1;
+      } catch {
+        return false;
+      }
+    };
     const whyNot = (): BerthError | null => {
       if (!alive()) return new BerthError('FAILED_PRECONDITION', 'container process exited before start');
       if (!fs.existsSync(file)) return new BerthError('FAILED_PRECONDITION', 'cannot start an already running container');
       return null;
     };
     const timer = setInterval(() => {
+      if (!alive()) {
+        if (byteWaiting()) finish();
+        else finish(new BerthError('FAILED_PRECONDITION', 'container process exited before start'));
+        return;
+      }
       const err = whyNot();
       if (err) finish(err);
     }, 10);

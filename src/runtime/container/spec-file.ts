@@ -2,10 +2,14 @@
 import * as fs from 'node:fs';
 import { BerthError } from '../errors';
 import type { Spec } from '../spec/types';
-import { writeFileAtomicAsync } from './state';
+import { writeStateFile } from './state';
 
+/** Runtime state: written without fsync, like the record (state.ts explains why). */
 export function saveSpec(file: string, spec: Spec): Promise<void> {
-  return writeFileAtomicAsync(file, JSON.stringify(spec));
+  return new Promise<void>((resolve) => {
+    writeStateFile(file, JSON.stringify(spec));
+    resolve();
+  });
 }
 
 export function readSavedSpec(file: string): Spec {

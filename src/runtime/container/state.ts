@@ -1,7 +1,14 @@
 /**
  * The persisted container record (<root>/<id>/state.json) and the runtime-spec state document built
- * from it. Writes are temp file + fsync + rename, so a reader sees the old or the new record, never a
- * torn one.
+ * from it. Writes are temp file + rename, so a reader (or a crash of the writer) sees the old or the
+ * new record, never a torn one.
+ *
+ * Runtime state is not fsynced (writeStateFile): it lives under --root, /run/berth-oci by default,
+ * which does not survive a reboot, and it describes processes that do not survive one either. rename
+ * is atomic against a crash of berth-oci itself without fsync; only a power loss could lose the last
+ * write, and then the container it describes is gone too. runc writes its state.json the same way.
+ * An fsync here cost 2-10 ms per write on this host's disk-backed /run (bench/oci-startup.md).
+ * writeFileAtomic/writeFileAtomicAsync (durable: fsync file and directory) remain for other stores.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -125,12 +132,31 @@ export async function writeFileAtomicAsync(file: string, data: string, mode = 0o
   }
 }
 
+/** Runtime state: temp file + rename, no fsync (see the header). Synchronous: a few microseconds. */
+export function writeStateFile(file: string, data: string, mode = 0o600): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, data, { mode });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // not created
+    }
+    throw err;
+  }
+}
+
 export function writeRecord(file: string, rec: ContainerRecord): void {
-  writeFileAtomic(file, JSON.stringify(rec));
+  writeStateFile(file, JSON.stringify(rec));
 }
 
 export function writeRecordAsync(file: string, rec: ContainerRecord): Promise<void> {
-  return writeFileAtomicAsync(file, JSON.stringify(rec));
+  return new Promise<void>((resolve) => {
+    writeRecord(file, rec);
+    resolve();
+  });
 }
 
 /** Reads a record; NOT_FOUND when the container does not exist. */

@@ -12,6 +12,22 @@ import { BerthError, type ErrorCode } from '../errors';
 import { encodePlan } from '../plan/encode';
 import type { Plan, PlanIdMapping } from '../plan/types';
 import { MSG_ERROR, MSG_GO, MSG_PID, MSG_PLAN, MSG_READY, MessageReader, sendMessage, type Message } from './channel';
+import { spawnMonitor, type SpawnMonitorOptions, type SpawnedMonitor } from '../../monitor/start';
+
+/**
+ * Running the executor under berth-monitor (native/MONITOR.md "berth's own executor under the
+ * monitor"): the monitor's options minus what launch() sets itself (command, pass fds, env).
+ * `pidFile` is required: launch() writes the container pid there (temp + rename) after PID and
+ * before GO. The plan must not be foreground; stdio comes from the monitor (pipes, or with
+ * `terminal` the pty the container sends to `consoleSocket`, which must equal
+ * plan.process.consoleSocket). `onSpawn` is not called (the executor is the monitor's child):
+ * place cgroups in `onPid`.
+ */
+export interface MonitorLaunchOptions extends Omit<SpawnMonitorOptions, 'command' | 'passFds' | 'cmdIsContainer' | 'pidFile' | 'env'> {
+  pidFile: string;
+  /** How long to wait for the monitor's READY after berth-init's READY (default 10000 ms). */
+  readyTimeoutMs?: number;
+}
 
 const CLONE_NEWUSER = 0x10000000;
 
@@ -28,14 +44,24 @@ export interface LaunchOptions {
    */
   preserveFds?: number[] | number;
   /**
+   * Right after the executor is spawned, before PLAN is sent (so before it clones anything): place the
+   * executor in the container's cgroups, so that the container process is born in them (runc places
+   * its `runc init` the same way). Overlaps the executor's own start-up (exec, memfd re-exec).
+   */
+  onSpawn?: (executorPid: number) => Promise<void>;
+  /**
    * After PID arrives (and after the id maps were written when the plan has a new user namespace):
    * place cgroups, run prestart/createRuntime hooks; returns the state JSON sent with GO.
    */
   onPid?: (pid: number) => Promise<string>;
+  /** Run berth-init as the CMD of a berth-monitor (see MonitorLaunchOptions); `stdio` is ignored. */
+  monitor?: MonitorLaunchOptions;
 }
 
 export interface Launched {
   pid: number;
+  /** With `monitor`: the detached monitor's pid. */
+  monitorPid?: number;
   executor: ChildProcess;
   /** The executor's exit code (foreground: the container process's status, 128+signal when killed). */
   exited: Promise<number>;
@@ -122,6 +148,7 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
     );
   }
   const payload = encodePlan(plan);
+  if (opts.monitor) return launchUnderMonitor(opts, opts.monitor, preserved, payload);
   const syncIndex = 3 + preserved.length;
   const stdio: StdioOptions = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...preserved, 'pipe'];
   const initPath = opts.initPath ?? defaultInitPath();
@@ -161,6 +188,10 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
   };
 
   try {
+    if (opts.onSpawn) {
+      if (executor.pid === undefined) await spawnFailed;
+      await Promise.race([opts.onSpawn(executor.pid as number), spawnFailed]);
+    }
     sendMessage(sock, MSG_PLAN, payload);
     const pidMsg = await expect('before PID', MSG_PID);
     if (pidMsg === null || pidMsg.payload.length !== 4) throw new BerthError('INTERNAL', 'berth-init: bad PID message');
@@ -187,4 +218,111 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
   }
   sock.destroy();
   return { pid, executor, exited };
+}
+
+function writePidFileAtomic(file: string, pid: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, String(pid));
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // nothing to remove
+    }
+    throw new BerthError('INTERNAL', `writing pid file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function launchUnderMonitor(opts: LaunchOptions, mon: MonitorLaunchOptions, preserved: number[], payload: Buffer): Promise<Launched> {
+  const plan = opts.plan;
+  if (plan.foreground) throw new BerthError('INVALID_ARGUMENT', 'launch: a plan run under the monitor cannot be foreground');
+  if (mon.terminal && plan.process.consoleSocket !== mon.consoleSocket) {
+    throw new BerthError('INVALID_ARGUMENT', "launch: with a terminal the plan's console socket must be the monitor's");
+  }
+  const initPath = opts.initPath ?? defaultInitPath();
+  const { readyTimeoutMs, pidFile, ...monitorOpts } = mon;
+  const m: SpawnedMonitor = spawnMonitor({
+    ...monitorOpts,
+    command: [initPath, String(3 + preserved.length)],
+    passFds: [...preserved, 'pipe'],
+    pidFile,
+    env: {},
+  });
+  const exited = new Promise<number>((resolve) => {
+    if (m.child.exitCode !== null) resolve(m.child.exitCode);
+    m.child.once('exit', (code, signal) => resolve(exitCode(code, signal)));
+    m.child.once('error', () => resolve(127));
+  });
+  let monitorPid = 0;
+  m.monitorPid.then(
+    (p) => (monitorPid = p),
+    () => undefined,
+  );
+  const sock = m.passSockets[preserved.length] as net.Socket | null;
+  if (sock === null) {
+    m.release();
+    throw new BerthError('INTERNAL', 'launch: no sync socket to berth-init');
+  }
+  const reader = new MessageReader(sock);
+  // A monitor failure (berth-init died, bad arguments) ends the wait for the next message too.
+  const monitorFailed = m.ready.then(
+    () => new Promise<never>(() => undefined),
+    (err: unknown) => Promise.reject(err instanceof Error ? err : new Error(String(err))),
+  );
+  monitorFailed.catch(() => undefined);
+  const expect = async (step: string, type: number): Promise<Message> => {
+    const msg = await Promise.race([reader.next(), monitorFailed]);
+    if (msg === null) {
+      // berth-init closed the socket: the monitor's FAILED says why
+      await Promise.race([m.ready, new Promise((r) => setTimeout(r, 2000))]);
+      throw new BerthError('INTERNAL', `berth-init died ${step} without reporting an error`);
+    }
+    if (msg.type === MSG_ERROR) throw executorError(msg);
+    if (msg.type !== type) throw new BerthError('INTERNAL', `berth-init: unexpected message type ${msg.type} ${step}`);
+    return msg;
+  };
+  let pid = 0;
+  try {
+    sendMessage(sock, MSG_PLAN, payload);
+    const pidMsg = await expect('before PID', MSG_PID);
+    if (pidMsg.payload.length !== 4) throw new BerthError('INTERNAL', 'berth-init: bad PID message');
+    pid = pidMsg.payload.readUInt32LE(0);
+    if ((plan.cloneFlags & CLONE_NEWUSER) !== 0 && plan.userNamespaceMapped) writeIdMaps(pid, plan);
+    writePidFileAtomic(pidFile, pid);
+    const state = opts.onPid ? await opts.onPid(pid) : '';
+    sendMessage(sock, MSG_GO, Buffer.from(state, 'utf8'));
+    await expect('before READY', MSG_READY);
+    sock.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BerthError('TIMEOUT', 'berth-monitor: no READY after the container was created')), readyTimeoutMs ?? 10_000);
+    });
+    let readyPid: number;
+    try {
+      readyPid = await Promise.race([m.ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (readyPid !== pid) throw new BerthError('INTERNAL', `berth-monitor watches pid ${readyPid}, berth-init created ${pid}`);
+    return { pid, monitorPid: await m.monitorPid, executor: m.child, exited };
+  } catch (err) {
+    if (pid > 0) killPid(pid);
+    sock.destroy();
+    // the monitor ends once the container (or berth-init) is gone; make sure of it
+    await Promise.race([m.ready.catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    m.release();
+    if (monitorPid > 0 && processAlive(monitorPid)) killPid(monitorPid);
+    throw err;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

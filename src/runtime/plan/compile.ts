@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, ConfigError, isErrno } from '../errors';
-import { compileSeccomp } from '../seccomp/compile';
+import type * as SeccompCompiler from '../seccomp/compile';
 import type { LinuxSeccomp } from '../seccomp/spec';
 import { parseCpuList } from '../spec/cpulist';
 import { sysctlNamespace } from '../spec/validate';
@@ -40,6 +40,14 @@ import type {
   PlanSymlink,
   PlanSysctl,
 } from './types';
+
+/**
+ * The seccomp compiler and its syscall tables load only for a spec with a seccomp section: they cost
+ * milliseconds of every start-up otherwise (bench/oci-startup.md).
+ */
+function compileSeccomp(s: LinuxSeccomp): ReturnType<typeof SeccompCompiler.compileSeccomp> {
+  return (require('../seccomp/compile') as typeof SeccompCompiler).compileSeccomp(s);
+}
 
 export interface CompileOptions {
   /** Absolute bundle dir; root.path and relative bind sources are relative to it. */
@@ -117,12 +125,17 @@ function capMask(names: readonly string[] | undefined, at: string): bigint {
 
 function compileCapabilities(proc: SpecProcess, at: string): PlanCapabilities {
   const c = proc.capabilities ?? {};
+  const permitted = capMask(c.permitted, `${at}.capabilities.permitted`);
+  const inheritable = capMask(c.inheritable, `${at}.capabilities.inheritable`);
   return {
     bounding: capMask(c.bounding, `${at}.capabilities.bounding`),
     effective: capMask(c.effective, `${at}.capabilities.effective`),
-    permitted: capMask(c.permitted, `${at}.capabilities.permitted`),
-    inheritable: capMask(c.inheritable, `${at}.capabilities.inheritable`),
-    ambient: capMask(c.ambient, `${at}.capabilities.ambient`),
+    permitted,
+    inheritable,
+    // The kernel admits a capability to the ambient set only when it is both permitted and
+    // inheritable; others are left out, as runc does (its own `spec` lists ambient capabilities
+    // without inheritable ones, and such configs must run).
+    ambient: capMask(c.ambient, `${at}.capabilities.ambient`) & permitted & inheritable,
   };
 }
 

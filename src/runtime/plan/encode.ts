@@ -261,6 +261,14 @@ export function encodePlan(plan: Plan): Buffer {
     w.str(`${f}.value`, s.value);
   });
   w.str('execFifo', plan.execFifo);
+  const fc = plan.execFifoCreate;
+  w.bool(fc !== undefined);
+  if (fc !== undefined) {
+    if (!Number.isInteger(fc.mode) || fc.mode < 0 || fc.mode > 0o777) bad('execFifoCreate.mode', `${fc.mode} is not a permission mode`);
+    w.u32('execFifoCreate.mode', fc.mode);
+    w.u32('execFifoCreate.uid', fc.uid);
+    w.u32('execFifoCreate.gid', fc.gid);
+  }
   if (plan.preserveFds > PLAN_MAX_LIST) bad('preserveFds', `${plan.preserveFds} is too many`);
   w.u32('preserveFds', plan.preserveFds);
   w.bool(plan.newKeyring);

@@ -184,6 +184,14 @@ export interface PlanProcess {
   seccomp: PlanSeccomp | null;
 }
 
+/** How the executor creates the exec fifo (Plan.execFifoCreate). */
+export interface PlanFifoCreate {
+  /** Permission bits (e.g. 0o622). */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 export interface Plan {
   mode: PlanMode;
   /**
@@ -229,6 +237,12 @@ export interface Plan {
 
   /** Absolute host path of the exec fifo; '' when the process starts without waiting (exec mode). */
   execFifo: string;
+  /**
+   * When set, the executor makes the exec fifo itself (mknod S_IFIFO, then chown, then chmod to
+   * `mode`, umask-independent) before opening it, so no `mkfifo` program is spawned and the fifo
+   * exists by the time it is opened. Absent: the fifo must already exist.
+   */
+  execFifoCreate?: PlanFifoCreate;
   /** Number of extra fds after stdio (3 .. 3+preserveFds-1) that stay open across execve. */
   preserveFds: number;
   /** Join a fresh session keyring (false = --no-new-keyring). */
