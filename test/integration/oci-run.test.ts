@@ -168,3 +168,16 @@ test('concurrent starts: exactly one succeeds and none hangs', { skip }, async (
   assert.deepEqual(codes.filter((c) => c !== 0), [1, 1]);
   assert.equal(env.state()?.status, 'running');
 });
+
+test('run --config uses the given file instead of the bundle config.json (as crun)', { skip }, (t) => {
+  const env = ociEnv(t);
+  const spec = env.config(['sh', '-c', 'exit 3']);
+  spec.process!.args = ['sh', '-c', 'exit 5'];
+  const alt = `${env.bundle.dir}/alt-config.json`;
+  fs.writeFileSync(alt, JSON.stringify(spec));
+  assert.equal(env.oci(['run', '--bundle', env.bundle.dir, '--config', alt, env.id]).code, 5);
+  const missing = env.oci(['run', '--bundle', env.bundle.dir, '--config', `${alt}.nope`, env.id]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /alt-config\.json\.nope: config file does not exist/);
+  assert.equal(env.oci(['run', '--bundle', env.bundle.dir, env.id]).code, 3);
+});

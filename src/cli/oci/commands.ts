@@ -19,6 +19,7 @@ export interface CommandSpec {
 }
 
 const bundle: FlagSpec = { name: 'bundle', short: 'b', type: 'string', value: 'DIR', help: 'path to the bundle directory (default: current directory)' };
+const configFile: FlagSpec = { name: 'config', short: 'f', type: 'string', value: 'FILE', help: "config file to use instead of the bundle's config.json (as crun)" };
 const consoleSocket: FlagSpec = { name: 'console-socket', type: 'string', value: 'PATH', help: 'unix socket that receives the pty master when process.terminal is true' };
 const pidFile: FlagSpec = { name: 'pid-file', type: 'string', value: 'FILE', help: 'write the process id to FILE' };
 const preserveFds: FlagSpec = { name: 'preserve-fds', type: 'int', value: 'N', help: 'pass N additional fds (3 .. 3+N-1) to the process' };
@@ -43,7 +44,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'create',
     usage: 'create [options] <container-id>',
     summary: 'create a container (its process waits for start)',
-    flags: [bundle, consoleSocket, pidFile, noPivot, noNewKeyring, preserveFds],
+    flags: [bundle, configFile, consoleSocket, pidFile, noPivot, noNewKeyring, preserveFds],
     load: () => import('./create'),
   },
   {
@@ -59,6 +60,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'create and start a container; without --detach wait for it and exit with its status',
     flags: [
       bundle,
+      configFile,
       consoleSocket,
       { name: 'detach', short: 'd', type: 'bool', help: 'detach from the container process' },
       { name: 'keep', type: 'bool', help: 'keep the container state after it exits' },

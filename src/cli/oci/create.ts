@@ -7,6 +7,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   await createContainer(runtimeOptions(ctx), {
     id: containerIdArg(ctx),
     bundle: ctx.flags.string('bundle') ?? '.',
+    config: ctx.flags.string('config'),
     consoleSocket: ctx.flags.string('console-socket'),
     pidFile: ctx.flags.string('pid-file'),
     preserveFds: ctx.flags.int('preserve-fds') ?? 0,

@@ -12,6 +12,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     const running = await runContainer(runtimeOptions(ctx), {
       id: containerIdArg(ctx),
       bundle: ctx.flags.string('bundle') ?? '.',
+      config: ctx.flags.string('config'),
       consoleSocket: ctx.flags.string('console-socket'),
       pidFile: ctx.flags.string('pid-file'),
       preserveFds: ctx.flags.int('preserve-fds') ?? 0,

@@ -32,6 +32,8 @@ export interface CreateOptions {
   id: string;
   /** Bundle directory (made absolute here). */
   bundle: string;
+  /** A config file to use instead of the bundle's config.json (crun's --config). */
+  config?: string;
   consoleSocket?: string;
   pidFile?: string;
   /** Extra fds (3 .. 3+n-1) passed to the container process. */
@@ -94,7 +96,7 @@ export async function createContainer(opts: RuntimeOptions, co: CreateOptions): 
   if (opts.cgroupDriver !== 'disabled') warmCgroupAttach().catch(() => undefined);
   const bundle = path.resolve(co.bundle);
   // Validation comes first: an invalid config leaves nothing behind.
-  const spec = await loadBundleConfig(bundle);
+  const spec = await loadBundleConfig(bundle, co.config);
   phase('config validated');
   const paths = containerPaths(opts.root, co.id);
   const rootfs = path.resolve(bundle, spec.root.path);

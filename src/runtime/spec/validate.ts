@@ -762,14 +762,20 @@ export function parseConfigJson(text: string, file: string): unknown {
 }
 
 /** Read and validate <bundleDir>/config.json. */
-export async function loadBundleConfig(bundleDir: string): Promise<Spec> {
-  const file = path.join(bundleDir, 'config.json');
+/** Reads and validates `<bundleDir>/config.json`, or `configFile` when given (crun's --config). */
+export async function loadBundleConfig(bundleDir: string, configFile?: string): Promise<Spec> {
+  const file = configFile !== undefined ? path.resolve(configFile) : path.join(bundleDir, 'config.json');
   let text: string;
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) {
-      const why = fs.existsSync(bundleDir) ? `no config.json in bundle ${bundleDir}` : `bundle directory ${bundleDir} does not exist`;
+      const why =
+        configFile !== undefined
+          ? 'config file does not exist'
+          : fs.existsSync(bundleDir)
+            ? `no config.json in bundle ${bundleDir}`
+            : `bundle directory ${bundleDir} does not exist`;
       throw new BerthError('NOT_FOUND', `${file}: ${why}`, { cause: err });
     }
     if (isErrno(err, 'EISDIR')) throw new ConfigError(file, 'is a directory, not a file');
