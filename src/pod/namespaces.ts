@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomicAsync } from '../runtime/container/state';
+import { writeFileAtomic } from '../util/atomic-file';
 import { readProcStat } from '../runtime/container/procstat';
 import { BerthError, isErrno } from '../runtime/errors';
 import { ensurePrivateMountPoint, mountsAt, unmountAll } from './mounts';
@@ -89,7 +89,7 @@ function stateFile(dir: string): string {
 }
 
 async function writeState(s: NamespaceState): Promise<void> {
-  await writeFileAtomicAsync(stateFile(s.dir), JSON.stringify(s));
+  await writeFileAtomic(stateFile(s.dir), JSON.stringify(s), 0o600);
 }
 
 function readState(dir: string): NamespaceState | null {

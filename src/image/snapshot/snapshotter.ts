@@ -35,7 +35,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, isErrno } from '../../runtime/errors';
 import { applyLayer, type ApplyOptions, type ApplyResult } from '../unpack/apply';
 import { lstatStrict } from '../unpack/paths';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../../util/atomic-file';
 import { chainIdOf, assertDigest } from './chain';
 import { lock, tryLock } from './lock';
 import { doMount, doUnmount, mountPoints, runOk, type Mount } from './mount';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomicAsync } from '../../runtime/container/state';
+import { writeFileAtomic } from '../../util/atomic-file';
 import { BerthError, isErrno } from '../../runtime/errors';
 import type { CapabilityArgs, JsonObject, NetworkConfigList } from './types';
 
@@ -55,7 +55,7 @@ export class ResultCache {
 
   async put(entry: CachedAttachment): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomicAsync(this.file(entry.network, entry.containerId, entry.ifName), JSON.stringify(entry));
+    await writeFileAtomic(this.file(entry.network, entry.containerId, entry.ifName), JSON.stringify(entry), 0o600);
   }
 
   get(network: string, containerId: string, ifName: string): CachedAttachment | null {

@@ -8,11 +8,12 @@
  * is atomic against a crash of berth-oci itself without fsync; only a power loss could lose the last
  * write, and then the container it describes is gone too. runc writes its state.json the same way.
  * An fsync here cost 2-10 ms per write on this host's disk-backed /run (bench/oci-startup.md).
- * writeFileAtomic/writeFileAtomicAsync (durable: fsync file and directory) remain for other stores.
+ * writeFileAtomicAsync (durable: fsync file and directory, from src/util/atomic-file) is for other stores.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, isErrno } from '../errors';
+import { writeFileAtomic } from '../../util/atomic-file';
 import type { ContainerStatus } from './status';
 
 export const OCI_VERSION = '1.2.0';
@@ -84,52 +85,9 @@ export function nowRfc3339Nano(): string {
   return frac === '' ? `${iso.slice(0, 19)}Z` : `${iso.slice(0, 19)}.${frac}Z`;
 }
 
-/** Write `data` to `file` atomically: a temp file in the same directory, fsync, rename, fsync dir. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // Directory fsync is best effort (some filesystems refuse it).
-  }
-}
-
-/** The asynchronous twin of writeFileAtomic (lets the write overlap other work). */
-export async function writeFileAtomicAsync(file: string, data: string, mode = 0o600): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fh = await fs.promises.open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.promises.rename(tmp, file);
-  try {
-    const dh = await fs.promises.open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    // Directory fsync is best effort.
-  }
+/** Durable writes for other stores (kept under this name for existing callers). */
+export function writeFileAtomicAsync(file: string, data: string, mode = 0o600): Promise<void> {
+  return writeFileAtomic(file, data, mode);
 }
 
 /** Runtime state: temp file + rename, no fsync (see the header). Synchronous: a few microseconds. */
