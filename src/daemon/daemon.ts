@@ -12,6 +12,8 @@ import { criImageService, criRuntimeService } from './cri-adapter';
 import { ImageManager } from './images';
 import type { Logger } from './log';
 import { PodManager, type PodContainerHooks, type PodNetworking } from './pods';
+import { ContainerManager } from './containers';
+import { criContainerService } from './containers-cri';
 import type { PartialRuntimeService } from '../cri/service';
 
 export interface Daemon {
@@ -19,6 +21,8 @@ export interface Daemon {
   readonly config: DaemonConfig;
   readonly pods: PodManager;
   readonly images: ImageManager;
+  /** berth's own containers (null when DaemonOptions.containers replaced them). */
+  readonly containers: ContainerManager | null;
   close(): Promise<void>;
 }
 
@@ -82,6 +86,23 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
   const cni =
     opts.cni ?? new CniManager({ confDir: cfg.cni.confDir, binDirs: cfg.cni.binDirs, cacheDir: path.join(cfg.root, 'cni', 'results') });
   const handlerNames = Object.keys(cfg.runtimes).sort();
+  let podsRef: PodManager | undefined;
+  const containers = opts.containers
+    ? null
+    : new ContainerManager({
+        root: cfg.root,
+        runRoot: cfg.runRoot,
+        images,
+        pods: () => {
+          if (podsRef === undefined) throw new BerthError('INTERNAL', 'pod manager not ready');
+          return podsRef;
+        },
+        log,
+        cgroupDriver: cfg.cgroupDriver,
+        restrictOomScoreAdj: cfg.restrictOomScoreAdj,
+        handlerType: (name) => cfg.runtimes[name === '' ? cfg.defaultRuntime : name]?.type ?? 'berth',
+      });
+  if (containers) images.service.imageUsers = (id) => Promise.resolve(containers.usersOf(id));
   const pods = new PodManager({
     root: cfg.root,
     runRoot: cfg.runRoot,
@@ -89,9 +110,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
     handlers: handlerNames,
     defaultHandler: cfg.defaultRuntime,
     log,
-    ...(opts.containers ? { containers: opts.containers } : {}),
+    ...(opts.containers ? { containers: opts.containers } : containers ? { containers } : {}),
   });
+  podsRef = pods;
   await pods.recover();
+  await containers?.recover();
   const runtime = criRuntimeService({
     pods,
     handlers: () => ['', ...handlerNames],
@@ -112,7 +135,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
   });
   const server = await startCriServer({
     socketPath: cfg.socket,
-    runtime: withCallLog({ ...runtime, ...(opts.extraRuntime?.(pods, images) ?? {}) }, log),
+    runtime: withCallLog({ ...runtime, ...(containers ? criContainerService(containers) : {}), ...(opts.extraRuntime?.(pods, images) ?? {}) }, log),
     image: withCallLog(criImageService(images, log), log),
     ...(socketGid !== undefined ? { socketGid, socketMode: 0o660 } : {}),
     onInternalError: (method, err) => log.error('internal error', { method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
@@ -123,6 +146,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
     config: cfg,
     pods,
     images,
+    containers,
     close: async () => {
       await server.close();
       log.info('berthd stopped serving; pods are left running', { socket: server.socketPath });

@@ -1,0 +1,776 @@
+/**
+ * CRI containers for berthd on berth's own runtime, in-process: each container gets a snapshot of
+ * its image mounted as rootfs, an OCI spec built from the CRI config (containers-spec.ts), and is
+ * created by the lifecycle library under berth-monitor, which holds its stdio, writes the CRI log,
+ * serves attach and records the exit. Metadata is persisted (container-store.ts) so a restarted
+ * berthd finds every container; state is derived from the monitor's exit file and pid liveness.
+ *
+ * Layout: <root>/containers/<id>/meta.json (metadata); <runRoot>/c/<id>/ (monitor files: exit,
+ * attach, ctl, console; bundle/config.json and bundle/rootfs, the mounted snapshot);
+ * <runRoot>/oci/<id>/ (the lifecycle library's state).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type * as cri from '../cri/generated';
+import { unixNanos } from '../cri/int64';
+import { imageRuntimeConfigFromRootfs, type ImageConfig, type ProcessOverrides } from '../image/config';
+import { topChainId } from '../image/service';
+import { readExitFile, type ExitRecord } from '../monitor/exit-file';
+import { parseRfc3339Nano } from '../monitor/cri-log';
+import { createContainer } from '../runtime/container/create';
+import { deleteContainer } from '../runtime/container/delete';
+import { startContainer } from '../runtime/container/start';
+import { containerPaths } from '../runtime/container/paths';
+import { isSameLiveProcess, readProcStat } from '../runtime/container/procstat';
+import type { Logger as RuntimeLogger } from '../runtime/container/logger';
+import type { RuntimeOptions } from '../runtime/container/options';
+import { BerthError } from '../runtime/errors';
+import { buildSpec, criLinuxResources } from './containers-spec';
+import { execSync, type ExecSyncResult } from './container-exec';
+import { CpuSampler, defaultInterface, memoryFigures, parseNetDev, sumStats, type CpuFigures, type InterfaceCounters, type MemoryFigures } from './container-stats';
+import { containerCgroup } from '../runtime/container/cgroup';
+import { emptyStats, type CgroupStats } from '../runtime/cgroups/stats';
+import { execFile } from 'node:child_process';
+import { reopenLog } from '../monitor/attach';
+import { isMountPoint, runOk } from '../image/snapshot/mount';
+import type { PodRecord } from './pod-store';
+import { updateContainer } from '../runtime/container/update';
+import { ContainerStore, type ContainerMeta } from './container-store';
+import { matchesIdPrefix, matchesLabels } from './filters';
+import type { ImageManager } from './images';
+import type { Logger } from './log';
+import type { PodManager, PodContainerHooks } from './pods';
+
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+
+export interface ContainerView {
+  meta: ContainerMeta;
+  state: ContainerState;
+  exit: ExitRecord | null;
+  /** Unix nanoseconds ('0' when not finished). */
+  finishedAt: string;
+  exitCode: number;
+  reason: string;
+  message: string;
+}
+
+export interface ContainerFilter {
+  id?: string;
+  state?: ContainerState;
+  podId?: string;
+  labelSelector?: Record<string, string>;
+}
+
+export interface ContainerStatsView {
+  meta: ContainerMeta;
+  /** Unix nanoseconds of the sample. */
+  at: string;
+  cpu: CpuFigures;
+  memory: MemoryFigures;
+  writable: { mountpoint: string; bytes: number; inodes: number; at: string };
+  processes: number;
+}
+
+export interface PodStatsView {
+  pod: PodRecord;
+  at: string;
+  cpu: CpuFigures;
+  memory: MemoryFigures;
+  processes: number;
+  /** null: host network, or no way into the pod's network namespace. */
+  network: { default: InterfaceCounters | undefined; interfaces: InterfaceCounters[] } | null;
+  containers: ContainerStatsView[];
+}
+
+export interface ContainerManagerOptions {
+  root: string;
+  runRoot: string;
+  images: ImageManager;
+  pods: () => PodManager;
+  log: Logger;
+  cgroupDriver: 'cgroupfs' | 'systemd';
+  restrictOomScoreAdj: boolean;
+  /** Handler type for a pod's handler name ('' = default): only 'berth' is served here. */
+  handlerType: (name: string) => string;
+  /** berth-monitor / berth-init binaries (tests). */
+  monitorPath?: string;
+  initPath?: string;
+}
+
+const SIGKILL = 9;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function rfcToNanos(s: string): string {
+  const n = parseRfc3339Nano(s);
+  return n === null ? '0' : n.toString();
+}
+
+export class ContainerManager implements PodContainerHooks {
+  readonly store: ContainerStore;
+  private readonly opts: ContainerManagerOptions;
+  private readonly containers = new Map<string, ContainerMeta>();
+  private readonly names = new Map<string, string>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly runDir: string;
+  readonly runtime: RuntimeOptions;
+  get cgroupDriver(): 'cgroupfs' | 'systemd' {
+    return this.opts.cgroupDriver;
+  }
+
+  constructor(opts: ContainerManagerOptions) {
+    this.opts = opts;
+    this.store = new ContainerStore(opts.root);
+    this.runDir = path.join(opts.runRoot, 'c');
+    fs.mkdirSync(this.runDir, { recursive: true, mode: 0o711 });
+    const l = opts.log;
+    const logger: RuntimeLogger = { debug: (m) => l.debug(m), info: (m) => l.info(m), warn: (m) => l.warn(m), error: (m) => l.error(m) };
+    this.runtime = { root: path.join(opts.runRoot, 'oci'), logger, cgroupDriver: opts.cgroupDriver };
+  }
+
+  private files(id: string): { dir: string; exit: string; attach: string; ctl: string; console: string; pid: string; bundle: string; rootfs: string } {
+    const dir = path.join(this.runDir, id);
+    return {
+      dir,
+      exit: path.join(dir, 'exit'),
+      attach: path.join(dir, 'attach'),
+      ctl: path.join(dir, 'ctl'),
+      console: path.join(dir, 'console'),
+      pid: path.join(dir, 'pid'),
+      bundle: path.join(dir, 'bundle'),
+      rootfs: path.join(dir, 'bundle', 'rootfs'),
+    };
+  }
+
+  /** The monitor's attach and ctl sockets (for streaming and ReopenContainerLog). */
+  sockets(id: string): { attach: string; ctl: string } {
+    const f = this.files(this.require(id).id);
+    return { attach: f.attach, ctl: f.ctl };
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  private nameKey(podId: string, name: string, attempt: number): string {
+    return JSON.stringify([podId, name, attempt]);
+  }
+
+  private find(idOrPrefix: string): ContainerMeta | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.containers.get(idOrPrefix);
+    if (exact) return exact;
+    const matches = [...this.containers.values()].filter((c) => c.id.startsWith(idOrPrefix));
+    if (matches.length > 1) throw new BerthError('INVALID_ARGUMENT', `container id prefix ${JSON.stringify(idOrPrefix)} is ambiguous`);
+    return matches[0];
+  }
+
+  require(id: string): ContainerMeta {
+    const m = this.find(id);
+    if (!m) throw new BerthError('NOT_FOUND', `container ${JSON.stringify(id)} not found`);
+    return m;
+  }
+
+  /** Names of containers using image `imageId` (for RemoveImage's in-use check). */
+  usersOf(imageId: string): string[] {
+    return [...this.containers.values()].filter((c) => c.imageId === imageId).map((c) => c.id);
+  }
+
+  // ---- create ------------------------------------------------------------------------------------
+
+  async create(podId: string, config: cri.ContainerConfig__Output | null): Promise<string> {
+    if (!config) throw new BerthError('INVALID_ARGUMENT', 'config is required');
+    const name = config.metadata?.name ?? '';
+    if (name === '') throw new BerthError('INVALID_ARGUMENT', 'config.metadata.name is required');
+    const imageSpec = config.image?.image ?? '';
+    if (imageSpec === '') throw new BerthError('INVALID_ARGUMENT', 'config.image.image is required');
+    const pods = this.opts.pods();
+    const pod = pods.require(podId);
+    if (pods.stateOf(pod) !== 'SANDBOX_READY') throw new BerthError('FAILED_PRECONDITION', `pod sandbox ${pod.id} is not ready`);
+    const handler = this.opts.handlerType(pod.runtimeHandler);
+    if (handler !== 'berth') throw new BerthError('UNSUPPORTED', `containers on runtime handler ${JSON.stringify(pod.runtimeHandler)} (type ${handler}) are not supported yet`);
+    const attempt = config.metadata?.attempt ?? 0;
+    const key = this.nameKey(pod.id, name, attempt);
+    const existing = this.names.get(key);
+    if (existing !== undefined) throw new BerthError('ALREADY_EXISTS', `a container named ${name} (attempt ${attempt}) already exists in pod ${pod.id}: ${existing}`);
+
+    const svc = this.opts.images.service;
+    let found: Awaited<ReturnType<typeof svc.find>>;
+    try {
+      found = await this.opts.images.find(imageSpec);
+    } catch (err) {
+      if (err instanceof BerthError && err.code === 'NOT_FOUND') throw new BerthError('NOT_FOUND', `config.image.image: image ${JSON.stringify(imageSpec)} not found`);
+      throw err;
+    }
+    const imageRec = found.byName ?? found.records[0];
+    if (!imageRec) throw new BerthError('NOT_FOUND', `config.image.image: image ${JSON.stringify(imageSpec)} not found`);
+    const imageConfig: ImageConfig = await svc.config(imageRec);
+    const view = await this.opts.images.status(found.id);
+
+    const id = randomBytes(32).toString('hex');
+    this.names.set(key, id);
+    const f = this.files(id);
+    const logPath = pod.logDirectory !== '' && config.log_path !== '' ? path.join(pod.logDirectory, config.log_path) : '';
+    const cgroupParent = pod.cgroupParent !== '' ? pod.cgroupParent : '/berth';
+    const cgroupsPath = this.opts.cgroupDriver === 'systemd' ? `${pod.cgroupParent !== '' ? path.basename(pod.cgroupParent) : 'system.slice'}:berth:${id}` : path.posix.join(cgroupParent, id);
+    const meta: ContainerMeta = {
+      version: 1,
+      id,
+      podId: pod.id,
+      phase: 'creating',
+      metadata: { name, attempt },
+      image: imageSpec,
+      imageId: found.id,
+      imageRef: view?.repoDigests[0] ?? found.id,
+      createdAt: unixNanos(),
+      startedAt: '0',
+      labels: { ...(config.labels ?? {}) },
+      annotations: { ...(config.annotations ?? {}) },
+      logPath,
+      mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation: String(m.propagation) })),
+      tty: config.tty,
+      stdin: config.stdin,
+      stdinOnce: config.stdin_once,
+      pid: 0,
+      pidStartTime: '',
+      monitorPid: 0,
+      stopSignal: 15,
+      snapshotKey: `berthd/container/${id}`,
+      rootfs: f.rootfs,
+      cgroupsPath,
+      runtimeHandler: pod.runtimeHandler,
+      user: { uid: 0, gid: 0, additionalGids: [] },
+    };
+    const log = this.opts.log;
+    return this.locked(id, async () => {
+      const t0 = Date.now();
+      let prepared = false;
+      try {
+        await this.store.save(meta);
+        await fs.promises.mkdir(f.rootfs, { recursive: true, mode: 0o711 });
+        const snaps = await svc.snapshotter();
+        await snaps.prepare(meta.snapshotKey, topChainId(imageRec));
+        prepared = true;
+        await snaps.mount(meta.snapshotKey, f.rootfs);
+        const sc = config.linux?.security_context ?? null;
+        const overrides: ProcessOverrides = {
+          ...(config.command.length > 0 ? { entrypoint: [...config.command] } : {}),
+          ...(config.args.length > 0 ? { cmd: [...config.args] } : {}),
+          env: [...(pod.hostname !== '' ? [`HOSTNAME=${pod.hostname}`] : []), ...config.envs.map((e) => `${e.key}=${e.value}`)],
+          ...(config.working_dir !== '' ? { workingDir: config.working_dir } : {}),
+        };
+        const user = userOverride(sc);
+        if (user !== undefined) overrides.user = user;
+        const irc = await imageRuntimeConfigFromRootfs(imageConfig, overrides, f.rootfs);
+        meta.stopSignal = irc.stopSignal;
+        meta.user = { uid: irc.process.user.uid, gid: irc.process.user.gid, additionalGids: irc.process.user.additionalGids };
+        let targetPidNs: string | undefined;
+        const nso = sc?.namespace_options;
+        if (nso?.pid === 'TARGET') {
+          const target = this.find(nso.target_id);
+          if (target && isSameLiveProcess(target.pid, target.pidStartTime)) targetPidNs = `/proc/${target.pid}/ns/pid`;
+        }
+        const podShm = await this.podShm(pod);
+        const spec = buildSpec({
+          id,
+          ...(podShm !== undefined ? { podShm } : {}),
+          config,
+          pod,
+          image: irc,
+          rootfs: f.rootfs,
+          cgroupsPath,
+          minOomScoreAdj: this.opts.restrictOomScoreAdj ? ownOomScoreAdj() : null,
+          ...(targetPidNs !== undefined ? { targetPidNs } : {}),
+        });
+        await fs.promises.writeFile(path.join(f.bundle, 'config.json'), JSON.stringify(spec));
+        if (logPath !== '') await fs.promises.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
+        const created = await createContainer(this.runtime, {
+          id,
+          bundle: f.bundle,
+          ...(config.tty ? { consoleSocket: f.console } : {}),
+          monitor: {
+            pidFile: f.pid,
+            exitFile: f.exit,
+            attachSocket: f.attach,
+            ctlSocket: f.ctl,
+            ...(logPath !== '' ? { logPath } : {}),
+            logFormat: 'cri',
+            stdin: config.stdin,
+            stdinOnce: config.stdin_once,
+            ...(config.tty ? { terminal: true, consoleSocket: f.console } : {}),
+            ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
+          },
+        });
+        meta.pid = created.record.pid;
+        meta.pidStartTime = created.record.pidStartTime;
+        meta.monitorPid = created.monitorPid ?? 0;
+        meta.phase = 'created';
+        await this.store.save(meta);
+      } catch (err) {
+        log.warn('CreateContainer failed; undoing', { container: id, err: (err as Error).message });
+        await this.cleanup(meta, prepared).catch((e: unknown) => log.error('undo of a failed CreateContainer failed', { container: id, err: (e as Error).message }));
+        this.names.delete(key);
+        throw err;
+      }
+      this.containers.set(id, meta);
+      log.info('container created', { container: id, pod: pod.id, name, ms: Date.now() - t0 });
+      return id;
+    });
+  }
+
+  /** Runtime state, rootfs mount, snapshot, run files and metadata of a container (idempotent). */
+  private async cleanup(meta: ContainerMeta, snapshot = true): Promise<void> {
+    const f = this.files(meta.id);
+    try {
+      await deleteContainer(this.runtime, meta.id, true);
+    } catch (err) {
+      if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+    }
+    const svc = this.opts.images.service;
+    const snaps = await svc.snapshotter();
+    if (snapshot) {
+      let mounted: string[] = [];
+      try {
+        mounted = await snaps.mountedAt(meta.snapshotKey);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+      }
+      for (const m of mounted) await snaps.unmount(m);
+      try {
+        await snaps.remove(meta.snapshotKey);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+      }
+    }
+    await fs.promises.rm(f.dir, { recursive: true, force: true });
+    await this.store.remove(meta.id);
+  }
+
+  // ---- start / stop / remove ---------------------------------------------------------------------
+
+  async start(id: string): Promise<void> {
+    const m = this.require(id);
+    await this.locked(m.id, async () => {
+      const v = await this.view(m);
+      if (v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not in the created state (${v.state})`);
+      await startContainer(this.runtime, m.id);
+      m.phase = 'started';
+      m.startedAt = unixNanos();
+      await this.store.save(m);
+      this.opts.log.info('container started', { container: m.id });
+    });
+  }
+
+  /** Stop signal, `timeoutSec` to exit, then SIGKILL. Success for unknown or exited containers. */
+  async stop(id: string, timeoutSec: number): Promise<void> {
+    const m = this.find(id);
+    if (!m) return;
+    await this.locked(m.id, () => this.stopLocked(m, timeoutSec));
+  }
+
+  private alive(m: ContainerMeta): boolean {
+    return m.pid > 0 && isSameLiveProcess(m.pid, m.pidStartTime);
+  }
+
+  private async waitExit(m: ContainerMeta, ms: number): Promise<boolean> {
+    const f = this.files(m.id);
+    const end = Date.now() + ms;
+    for (;;) {
+      if (fs.existsSync(f.exit) || !this.alive(m)) return true;
+      if (Date.now() >= end) return false;
+      await sleep(Math.min(50, Math.max(1, end - Date.now())));
+    }
+  }
+
+  private signal(m: ContainerMeta, sig: number): void {
+    if (!this.alive(m)) return;
+    try {
+      process.kill(m.pid, sig);
+    } catch {
+      // gone meanwhile
+    }
+  }
+
+  private async stopLocked(m: ContainerMeta, timeoutSec: number): Promise<void> {
+    if (m.phase === 'creating' || !this.alive(m)) return;
+    if (timeoutSec > 0 && m.phase === 'started') {
+      this.signal(m, m.stopSignal);
+      if (await this.waitExit(m, timeoutSec * 1000)) {
+        this.opts.log.info('container stopped', { container: m.id, signal: m.stopSignal });
+        return;
+      }
+    }
+    this.signal(m, SIGKILL);
+    if (!(await this.waitExit(m, 10_000))) throw new BerthError('INTERNAL', `container ${m.id} (pid ${m.pid}) did not exit after SIGKILL`);
+    this.opts.log.info('container killed', { container: m.id });
+  }
+
+  /** Force stop, then runtime state, snapshot and metadata. Success for unknown ids. */
+  async remove(id: string): Promise<void> {
+    const m = this.find(id);
+    if (!m) return;
+    await this.locked(m.id, async () => {
+      if (!this.containers.has(m.id)) return;
+      await this.stopLocked(m, 0);
+      // the monitor writes the exit file right after the container exits; wait for it to finish
+      await this.waitMonitor(m, 2000);
+      await this.cleanup(m);
+      this.containers.delete(m.id);
+      const key = this.nameKey(m.podId, m.metadata.name, m.metadata.attempt);
+      if (this.names.get(key) === m.id) this.names.delete(key);
+      this.opts.log.info('container removed', { container: m.id });
+    });
+  }
+
+  private async waitMonitor(m: ContainerMeta, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (m.monitorPid > 0 && readProcStat(m.monitorPid) !== null && Date.now() < end) {
+      const st = readProcStat(m.monitorPid);
+      if (st === null || st.state === 'Z') break;
+      await sleep(20);
+    }
+  }
+
+  private shmDir(podId: string): string {
+    return path.join(this.runDir, 'shm', podId);
+  }
+
+  /** The pod's /dev/shm, shared by its containers (as its IPC namespace is): a tmpfs mounted once. */
+  private async podShm(pod: PodRecord): Promise<string | undefined> {
+    if (pod.namespaceOptions.ipc === 'NODE') return undefined;
+    const dir = this.shmDir(pod.id);
+    if (await isMountPoint(dir)) return dir;
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o755 });
+    await runOk('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', dir]);
+    return dir;
+  }
+
+  private async releaseShm(podId: string): Promise<void> {
+    const dir = this.shmDir(podId);
+    if (await isMountPoint(dir)) await runOk('umount', ['-l', dir]);
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+
+  /** ReopenContainerLog: the monitor closes and reopens the log file (running containers only). */
+  async reopenLog(id: string): Promise<void> {
+    const m = this.require(id);
+    const v = await this.view(m);
+    if (v.state !== 'CONTAINER_RUNNING') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running`);
+    if (m.logPath === '') return;
+    await reopenLog(this.files(m.id).ctl);
+  }
+
+  /** UpdateContainerResources: new cgroup limits for a created or running container. */
+  async updateResources(id: string, res: cri.LinuxContainerResources__Output | null): Promise<void> {
+    const m = this.require(id);
+    await this.locked(m.id, async () => {
+      const v = await this.view(m);
+      if (v.state !== 'CONTAINER_RUNNING' && v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running or created (${v.state})`);
+      if (!res) return;
+      await updateContainer(this.runtime, m.id, criLinuxResources(res));
+    });
+  }
+
+  /** ExecSync: `cmd` in a running container (container-exec.ts). */
+  async execSync(id: string, cmd: readonly string[], timeoutSec: number): Promise<ExecSyncResult> {
+    const m = this.require(id);
+    const v = await this.view(m);
+    if (v.state !== 'CONTAINER_RUNNING') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running (${v.state})`);
+    return execSync(this.runtime, m.id, cmd, { timeoutSec });
+  }
+
+  // ---- stats -------------------------------------------------------------------------------------
+
+  private readonly cpuSamples = new CpuSampler();
+  private readonly layerUsage = new Map<string, { atMs: number; at: string; bytes: number; inodes: number }>();
+  /** Pod CIDR from UpdateRuntimeConfig ('' = none). */
+  podCidr = '';
+
+  private async cgroupStats(cgroupsPath: string, id: string): Promise<CgroupStats> {
+    try {
+      const cg = containerCgroup(id, cgroupsPath, this.opts.cgroupDriver);
+      if (cg === null || !(await cg.exists())) return emptyStats();
+      return await cg.stats();
+    } catch {
+      return emptyStats();
+    }
+  }
+
+  /** Writable layer usage: du of the snapshot's upper dir, at most once per 10 s per container. */
+  private async writableUsage(m: ContainerMeta): Promise<{ at: string; bytes: number; inodes: number }> {
+    const cached = this.layerUsage.get(m.id);
+    if (cached && Date.now() - cached.atMs < 10_000) return cached;
+    let u = { bytes: 0, inodes: 0 };
+    try {
+      u = await (await this.opts.images.service.snapshotter()).usage(m.snapshotKey);
+    } catch {
+      // snapshot gone
+    }
+    const v = { atMs: Date.now(), at: unixNanos(), ...u };
+    this.layerUsage.set(m.id, v);
+    return v;
+  }
+
+  private async statsOf(m: ContainerMeta): Promise<{ view: ContainerStatsView; raw: CgroupStats }> {
+    const raw = await this.cgroupStats(m.cgroupsPath, m.id);
+    const at = unixNanos();
+    const cpu = this.cpuSamples.sample(m.id, { at: BigInt(at), usageNs: raw.cpu.usage.total });
+    const w = await this.writableUsage(m);
+    const view: ContainerStatsView = {
+      meta: m,
+      at,
+      cpu,
+      memory: memoryFigures(raw),
+      writable: { mountpoint: path.join(this.opts.images.service.root, 'snapshots'), bytes: w.bytes, inodes: w.inodes, at: w.at },
+      processes: raw.pids.current,
+    };
+    return { view, raw };
+  }
+
+  async containerStats(id: string): Promise<ContainerStatsView> {
+    return (await this.statsOf(this.require(id))).view;
+  }
+
+  async listContainerStats(filter?: Omit<ContainerFilter, 'state'>): Promise<ContainerStatsView[]> {
+    const out: ContainerStatsView[] = [];
+    for (const v of await this.list(filter)) {
+      if (v.state !== 'CONTAINER_RUNNING') continue;
+      out.push((await this.statsOf(v.meta)).view);
+    }
+    this.forgetGone();
+    return out;
+  }
+
+  private forgetGone(): void {
+    for (const k of this.cpuSamples.keys()) if (!this.containers.has(k) && !k.startsWith('pod:')) this.cpuSamples.forget(k);
+    for (const k of this.layerUsage.keys()) if (!this.containers.has(k)) this.layerUsage.delete(k);
+  }
+
+  /** /proc/<pid>/net/dev of a process in the pod's network namespace, or the namespace file through nsenter. */
+  private async podNetwork(pod: PodRecord, running: ContainerMeta[]): Promise<PodStatsView['network']> {
+    if (pod.namespaceOptions.network === 'NODE' || pod.netns === null) return null;
+    let text: string | null = null;
+    const pids = [...running.map((c) => ({ pid: c.pid, start: c.pidStartTime })), ...(pod.pause ? [{ pid: pod.pause.pid, start: pod.pause.startTime }] : [])];
+    for (const p of pids) {
+      if (text !== null || !isSameLiveProcess(p.pid, p.start)) continue;
+      try {
+        text = await fs.promises.readFile(`/proc/${p.pid}/net/dev`, 'utf8');
+      } catch {
+        text = null;
+      }
+    }
+    if (text === null && fs.existsSync(pod.netns)) {
+      const netns = pod.netns;
+      text = await new Promise<string | null>((resolve) => {
+        execFile('nsenter', [`--net=${netns}`, 'cat', '/proc/net/dev'], { timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout));
+      });
+    }
+    if (text === null) return null;
+    const interfaces = parseNetDev(text);
+    return { default: defaultInterface(interfaces), interfaces };
+  }
+
+  async podStats(podId: string): Promise<PodStatsView> {
+    const pods = this.opts.pods();
+    const pod = pods.require(podId);
+    const views = await this.list({ podId: pod.id });
+    const running = views.filter((v) => v.state === 'CONTAINER_RUNNING').map((v) => v.meta);
+    const containers: { view: ContainerStatsView; raw: CgroupStats }[] = [];
+    for (const m of running) containers.push(await this.statsOf(m));
+    let raw: CgroupStats | null = null;
+    if (pod.cgroupParent !== '' && this.opts.cgroupDriver === 'cgroupfs') {
+      const cg = containerCgroup(`pod-${pod.id}`, pod.cgroupParent, 'cgroupfs');
+      try {
+        if (cg !== null && (await cg.exists())) raw = await cg.stats();
+      } catch {
+        raw = null;
+      }
+    }
+    if (raw === null) raw = sumStats(containers.map((c) => c.raw), emptyStats());
+    const at = unixNanos();
+    const cpu = this.cpuSamples.sample(`pod:${pod.id}`, { at: BigInt(at), usageNs: raw.cpu.usage.total });
+    const network = await this.podNetwork(pod, running);
+    return { pod, at, cpu, memory: memoryFigures(raw), processes: raw.pids.current, network, containers: containers.map((c) => c.view) };
+  }
+
+  async listPodStats(filter?: { id?: string; labelSelector?: Record<string, string> }): Promise<PodStatsView[]> {
+    const pods = this.opts.pods();
+    const out: PodStatsView[] = [];
+    for (const p of pods.list({ ...(filter?.id ? { id: filter.id } : {}), state: 'SANDBOX_READY', ...(filter?.labelSelector ? { labelSelector: filter.labelSelector } : {}) })) {
+      try {
+        out.push(await this.podStats(p.record.id));
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+      }
+    }
+    for (const k of this.cpuSamples.keys()) if (k.startsWith('pod:') && !out.some((p) => `pod:${p.pod.id}` === k)) this.cpuSamples.forget(k);
+    return out;
+  }
+
+  // PodContainerHooks
+  async stopAll(podId: string): Promise<void> {
+    for (const m of [...this.containers.values()].filter((c) => c.podId === podId)) await this.stop(m.id, 0);
+  }
+
+  async removeAll(podId: string): Promise<void> {
+    for (const m of [...this.containers.values()].filter((c) => c.podId === podId)) await this.remove(m.id);
+    await this.releaseShm(podId);
+  }
+
+  // ---- status ------------------------------------------------------------------------------------
+
+  private oomKilled(m: ContainerMeta): boolean {
+    if (m.oomKilled !== undefined) return m.oomKilled;
+    if (this.opts.cgroupDriver !== 'cgroupfs') return false;
+    for (const file of [path.join('/sys/fs/cgroup/memory', m.cgroupsPath, 'memory.oom_control'), path.join('/sys/fs/cgroup', m.cgroupsPath, 'memory.events')]) {
+      try {
+        const text = fs.readFileSync(file, 'utf8');
+        const mm = /^oom_kill (\d+)$/m.exec(text);
+        if (mm) return Number(mm[1]) > 0;
+      } catch {
+        // not there
+      }
+    }
+    return false;
+  }
+
+  async view(m: ContainerMeta): Promise<ContainerView> {
+    const f = this.files(m.id);
+    const base = { meta: m, exit: null, finishedAt: '0', exitCode: 0, reason: '', message: '' };
+    if (m.phase === 'creating') return { ...base, state: 'CONTAINER_UNKNOWN' };
+    let exit = await readExitFile(f.exit).catch(() => null);
+    if (exit === null && !this.alive(m)) {
+      // the monitor may be writing it right now
+      for (let i = 0; i < 10 && exit === null; i++) {
+        await sleep(50);
+        exit = await readExitFile(f.exit).catch(() => null);
+      }
+      if (exit === null) return { ...base, state: 'CONTAINER_UNKNOWN', reason: 'Unknown', message: 'the container process is gone and its monitor recorded no exit' };
+    }
+    if (exit !== null) {
+      const oom = exit.exitCode === 137 && this.oomKilled(m);
+      const reason = oom ? 'OOMKilled' : exit.createFailed ? 'StartError' : exit.exitCode === 0 ? 'Completed' : 'Error';
+      return { ...base, state: 'CONTAINER_EXITED', exit, finishedAt: rfcToNanos(exit.exitedAt), exitCode: exit.exitCode, reason };
+    }
+    const started = m.phase === 'started' || !fs.existsSync(containerPaths(this.runtime.root, m.id).execFifo);
+    if (started && m.phase !== 'started') {
+      // started, but berthd died before recording it
+      m.phase = 'started';
+      if (m.startedAt === '0') m.startedAt = unixNanos();
+      await this.store.save(m).catch(() => undefined);
+    }
+    return { ...base, state: started ? 'CONTAINER_RUNNING' : 'CONTAINER_CREATED' };
+  }
+
+  async status(id: string): Promise<ContainerView> {
+    return this.view(this.require(id));
+  }
+
+  async list(filter?: ContainerFilter): Promise<ContainerView[]> {
+    const all = [...this.containers.values()]
+      .filter((c) => matchesIdPrefix(c.id, filter?.id) && (!filter?.podId || c.podId === filter.podId) && matchesLabels(c.labels, filter?.labelSelector))
+      .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+    const views: ContainerView[] = [];
+    for (const c of all) {
+      const v = await this.view(c);
+      if (filter?.state === undefined || v.state === filter.state) views.push(v);
+    }
+    return views;
+  }
+
+  /** The spec the container was created with (verbose status). */
+  savedSpec(id: string): unknown {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.files(id).bundle, 'config.json'), 'utf8')) as unknown;
+    } catch {
+      return null;
+    }
+  }
+
+  // ---- restart -----------------------------------------------------------------------------------
+
+  /** Load persisted containers; undo half-made ones and those whose pod is gone. */
+  async recover(): Promise<void> {
+    const log = this.opts.log;
+    const pods = this.opts.pods();
+    for (const m of this.store.loadAll((id, why) => log.warn('container metadata unreadable; removing it', { container: id, why }))) {
+      let podExists = true;
+      try {
+        pods.require(m.podId);
+      } catch {
+        podExists = false;
+      }
+      if (m.phase === 'creating' || !podExists) {
+        log.warn(m.phase === 'creating' ? 'undoing a container whose creation did not finish' : 'removing a container whose pod is gone', { container: m.id });
+        if (this.alive(m)) this.signal(m, SIGKILL);
+        await this.cleanup(m).catch((err: unknown) => log.error('container cleanup failed', { container: m.id, err: (err as Error).message }));
+        continue;
+      }
+      this.containers.set(m.id, m);
+      this.names.set(this.nameKey(m.podId, m.metadata.name, m.metadata.attempt), m.id);
+    }
+    // directories without a record (a crash before the first save, or after the record went)
+    for (const id of this.store.ids()) if (!this.containers.has(id)) await this.store.remove(id);
+    let runIds: string[] = [];
+    try {
+      runIds = fs.readdirSync(this.runDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    } catch {
+      runIds = [];
+    }
+    for (const id of runIds) {
+      if (this.containers.has(id)) continue;
+      log.info('removing leftovers of a container', { container: id });
+      await deleteContainer(this.runtime, id, true).catch(() => undefined);
+      const rootfs = this.files(id).rootfs;
+      const snaps = await this.opts.images.service.snapshotter();
+      await snaps.unmount(rootfs).catch(() => undefined);
+      await snaps.remove(`berthd/container/${id}`).catch(() => undefined);
+      await fs.promises.rm(this.files(id).dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+    let shmIds: string[] = [];
+    try {
+      shmIds = fs.readdirSync(path.join(this.runDir, 'shm'));
+    } catch {
+      shmIds = [];
+    }
+    for (const podId of shmIds) {
+      let podExists = true;
+      try {
+        pods.require(podId);
+      } catch {
+        podExists = false;
+      }
+      if (!podExists || podId.length !== 64) await this.releaseShm(podId).catch((err: unknown) => log.warn('releasing a pod /dev/shm failed', { pod: podId, err: (err as Error).message }));
+    }
+    log.info('containers loaded', { containers: this.containers.size });
+  }
+}
+
+/** run_as_username / run_as_user / run_as_group -> an image-config style user string. */
+export function userOverride(sc: cri.LinuxContainerSecurityContext__Output | null): string | undefined {
+  if (!sc) return undefined;
+  const group = sc.run_as_group ? `:${sc.run_as_group.value}` : '';
+  if (sc.run_as_username !== '') return sc.run_as_username + group;
+  if (sc.run_as_user) return sc.run_as_user.value + group;
+  if (group !== '') throw new BerthError('INVALID_ARGUMENT', 'config.linux.security_context.run_as_group: needs run_as_user or run_as_username');
+  return undefined;
+}
+
+function ownOomScoreAdj(): number {
+  try {
+    return Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
