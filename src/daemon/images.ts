@@ -9,6 +9,7 @@ import { ImageService, type ImageServiceOptions } from '../image/service';
 import { credentialsFromAuthConfig, type CriAuthConfig } from '../image/registry';
 import type { ImageRecord } from '../image/content';
 import { groupById, imageIdentity, type ImageIdentity } from './image-identity';
+import { parseReference, repositoryName } from '../image/ref';
 import type { Logger } from './log';
 
 export interface ImageView extends ImageIdentity {
@@ -91,12 +92,44 @@ export class ImageManager {
     return out;
   }
 
+  /**
+   * ImageService.find, and also `repository@digest` of an image pulled by tag (one of its
+   * repo_digests: the repository and the target digest of a record match).
+   */
+  async find(spec: string): Promise<Awaited<ReturnType<ImageService['find']>>> {
+    try {
+      return await this.service.find(spec);
+    } catch (err) {
+      if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+      let repo: string;
+      let digest: string | undefined;
+      try {
+        const ref = parseReference(spec);
+        repo = repositoryName(ref);
+        digest = ref.digest;
+      } catch {
+        throw err;
+      }
+      if (digest === undefined) throw err;
+      const all = await this.service.images.list();
+      const rec = all.find((r) => {
+        try {
+          return r.target.digest === digest && repositoryName(parseReference(r.name)) === repo;
+        } catch {
+          return false;
+        }
+      });
+      if (!rec) throw err;
+      return { byName: rec, records: all.filter((r) => r.config.digest === rec.config.digest), id: rec.config.digest };
+    }
+  }
+
   /** The image a name, digest reference or ID (or unique ID prefix) names; null when none. */
   async status(spec: string): Promise<ImageView | null> {
     if (spec === '') throw new BerthError('INVALID_ARGUMENT', 'image.image is required');
     let found: Awaited<ReturnType<ImageService['find']>>;
     try {
-      found = await this.service.find(spec);
+      found = await this.find(spec);
     } catch (err) {
       if (err instanceof BerthError && err.code === 'NOT_FOUND') return null;
       throw err;
@@ -120,7 +153,7 @@ export class ImageManager {
     if (spec === '') throw new BerthError('INVALID_ARGUMENT', 'image.image is required');
     let id: string;
     try {
-      id = (await this.service.find(spec)).id;
+      id = (await this.find(spec)).id;
     } catch (err) {
       if (err instanceof BerthError && err.code === 'NOT_FOUND') return;
       throw err;
