@@ -17,4 +17,5 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "test: not root, integration tests skipped" >&2
 fi
-exec node --test --test-concurrency=2 --test-reporter=spec "${paths[@]}"
+# A test that hangs fails after 10 minutes instead of holding up the whole run.
+exec node --test --test-concurrency=2 --test-timeout=600000 --test-reporter=spec "${paths[@]}"
