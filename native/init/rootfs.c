@@ -443,18 +443,72 @@ static int make_symlink(int rootfd, const struct plan_symlink *s)
 	return 0;
 }
 
+/* The mount that holds the rootfs (the one mounted at it, or the one its directory lives in) is made
+   private when it is shared: then neither the rootfs bind below nor pivot_root propagates to its peers
+   (the host), and pivot_root does not refuse a shared parent. Only that one mount changes: other
+   shared mounts, e.g. sources of rshared binds, stay in their peer groups. */
+static int rootfs_parent_private(const char *rootfs)
+{
+	struct statx stx;
+	if (statx(AT_FDCWD, rootfs, 0, STATX_MNT_ID, &stx) < 0)
+		return FAIL("rootfs %s", rootfs);
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return fail(ENOSYS, "rootfs parent mount: no mount id for %s", rootfs);
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return FAIL("rootfs parent mount: open /proc/self/mountinfo");
+	char *line = NULL, *mountpoint = NULL;
+	size_t cap = 0;
+	bool found = false, shared = false;
+	while (getline(&line, &cap, f) >= 0) {
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER" */
+		char *save = NULL, *tok = strtok_r(line, " \n", &save);
+		if (!tok || strtoull(tok, NULL, 10) != stx.stx_mnt_id)
+			continue;
+		found = true;
+		for (int i = 1; (tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-") != 0; i++) {
+			if (i == 4)
+				mountpoint = strdup(tok);
+			else if (i >= 6 && strncmp(tok, "shared:", 7) == 0)
+				shared = true;
+		}
+		break;
+	}
+	int err = ferror(f) ? errno : 0;
+	free(line);
+	fclose(f);
+	int rc = 0;
+	if (err)
+		rc = fail(err, "rootfs parent mount: read /proc/self/mountinfo");
+	else if (!found || !mountpoint)
+		rc = fail(ENOENT, "rootfs parent mount: mount %llu of %s not in /proc/self/mountinfo",
+			  (unsigned long long)stx.stx_mnt_id, rootfs);
+	else if (shared) {
+		unescape(mountpoint);
+		if (mount(NULL, mountpoint, NULL, MS_PRIVATE, NULL) < 0)
+			rc = FAIL("rootfs parent mount: make %s private", mountpoint);
+	}
+	free(mountpoint);
+	return rc;
+}
+
 int rootfs_prepare(struct ctx *c)
 {
 	struct plan *p = c->p;
-	/* our copy of the host's mounts must not propagate back: shared becomes slave until after pivot;
-	   unbindable becomes private until then (the rootfs and bind sources must stay bindable) */
-	unsigned long prop = p->rootfs_propagation ? p->rootfs_propagation : MS_PRIVATE | MS_REC;
-	if (prop & MS_SHARED)
-		prop = MS_SLAVE | MS_REC;
+	/* "/" of our namespace gets the asked propagation (rslave when unset), recursively, so that
+	   rshared binds stay peers of the host's mounts and rslave ones keep receiving from it;
+	   unbindable waits until after pivot_root (the rootfs and bind sources must stay bindable) and is
+	   private until then. The rootfs's own parent mount is then made private if it is shared, so that
+	   the rootfs bind and pivot_root never reach the host. */
+	unsigned long prop = p->rootfs_propagation & PROPAGATION;
+	if (!prop)
+		prop = MS_SLAVE;
 	else if (prop & MS_UNBINDABLE)
-		prop = MS_PRIVATE | MS_REC;
+		prop = MS_PRIVATE;
 	if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
 		return FAIL("rootfs propagation on /");
+	if (rootfs_parent_private(p->rootfs) < 0)
+		return -1;
 	if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return FAIL("bind rootfs %s", p->rootfs);
 	_cleanup_fd_ int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -476,6 +530,10 @@ int rootfs_pivot(struct ctx *c)
 {
 	const char *rootfs = c->p->rootfs;
 	if (c->p->no_pivot) {
+		/* moving onto a shared "/" would copy the rootfs to its peers (the host): it is covered
+		   by the rootfs anyway */
+		if (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0)
+			return FAIL("make / private before moving %s onto it", rootfs);
 		if (chdir(rootfs) < 0)
 			return FAIL("chdir %s", rootfs);
 		if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)

@@ -6,6 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { launch } from '../../src/runtime/init/launch';
@@ -202,7 +203,7 @@ test('errors name the step and path; nothing is left running', { skip }, async (
   plan.process.cwd = '/nonexistent';
   await assert.rejects(runPlan(plan), /chdir \/nonexistent: No such file or directory/);
   plan = basePlan(path.join(b.dir, 'missing-rootfs'), ['true']);
-  await assert.rejects(runPlan(plan), /bind rootfs .*missing-rootfs: No such file or directory/);
+  await assert.rejects(runPlan(plan), /rootfs .*missing-rootfs: No such file or directory/);
   plan = basePlan(b.rootfs, ['true']);
   plan.cloneFlags &= ~0x00020000; // no CLONE_NEWNS: the host's mounts must not be touched
   await assert.rejects(runPlan(plan), /rootfs .*: setting up a rootfs needs a new or joined mount namespace/);
@@ -515,7 +516,7 @@ test('recursive read-only bind (rro) and stdin relayed to the pty in foreground 
   assert.deepEqual(fs.readdirSync(src), []);
 });
 
-test('rootfs propagation as asked (rshared) and default rprivate; the host mount table is untouched', { skip }, async (t) => {
+test('rootfs propagation as asked (rshared) and default (rslave: private host mounts stay private); the host mount table is untouched', { skip }, async (t) => {
   const b = bundle(t);
   const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
   const plan = basePlan(b.rootfs, ['sh', '-c', "awk '$5 == \"/\"' /proc/self/mountinfo"]);
@@ -577,4 +578,154 @@ test('exec into a user-namespaced container as a non-root user', { skip }, async
   assert.deepEqual(lines, ['1000', '1000', '0 100000 65536']);
   // seen from the host, the exec'd process ran as 101000
   assert.equal(fs.statSync(`/proc/${target.pid}`).uid, 100000);
+});
+
+const MS_SHARED = 1 << 20;
+const MS_SLAVE = 1 << 19;
+
+/** Host mountinfo mount points (field 5, still escaped). */
+function hostMountPoints(): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4] ?? '');
+}
+
+/** Makes dir a shared mount point on the host (mount --bind dir dir; mount --make-shared dir). */
+function makeShared(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['--bind', dir, dir]);
+  execFileSync('mount', ['--make-shared', dir]);
+}
+
+/** Whether anything is mounted at or below dir on the host. */
+function mountedBelow(dir: string): boolean {
+  return hostMountPoints().some((m) => m === dir || m.startsWith(dir + '/'));
+}
+
+/** A bundle whose dir is a shared mount point (so the rootfs's parent mount is shared), and a
+ * separate host dir made a shared mount point; on exit everything mounted at or below either is
+ * unmounted, then both are removed. */
+function sharedBundle(t: TestContext): { b: Bundle; host: string } {
+  const b = makeBundle('berth-init-');
+  const host = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-init-host-'));
+  t.after(() => {
+    for (const dir of [host, b.dir])
+      for (let i = 0; i < 5 && mountedBelow(dir); i++) execFileSync('umount', ['-R', '-l', dir]);
+    b.remove();
+    fs.rmSync(host, { recursive: true, force: true });
+  });
+  makeShared(b.dir);
+  makeShared(host);
+  return { b, host };
+}
+
+/** Launches plan with piped stdio; resolves once the container printed `marker`, then `go()` lets it finish. */
+async function launchUntil(plan: Parameters<typeof runPlan>[0], marker: string) {
+  const launched = await launch({ plan, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let wake: () => void = () => {};
+  const seen = new Promise<void>((resolve) => (wake = resolve));
+  launched.executor.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+    if (stdout.includes(marker)) wake();
+  });
+  launched.executor.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = launched.exited.then((code) => {
+    wake();
+    return code;
+  });
+  await seen;
+  return {
+    out: () => stdout,
+    err: () => stderr,
+    async finish(): Promise<number> {
+      launched.executor.stdin?.end('go\n');
+      const code = await exited;
+      await new Promise((r) => setImmediate(r));
+      return code;
+    },
+  };
+}
+
+test('rshared: a mount made in the container under an rshared bind reaches the host; rootfs mounts never do', { skip }, async (t) => {
+  const { b, host } = sharedBundle(t);
+  fs.mkdirSync(path.join(host, 'sub'));
+  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  const plan = basePlan(b.rootfs, ['sh', '-c', [
+    'mount -t tmpfs tmpfs /mnt/sub && echo hi > /mnt/sub/f',
+    "awk '$5 == \"/\" || $5 == \"/mnt\"' /proc/self/mountinfo",
+    'echo up; read x; exit 0',
+  ].join('; ')]);
+  plan.rootfsPropagation = MS_REC | MS_SHARED;
+  plan.mounts.push({ ...mount('/mnt', '', host, MS_BIND | MS_REC), propagation: [MS_REC | MS_SHARED] });
+  const run = await launchUntil(plan, 'up\n');
+  let code = -1;
+  try {
+    assert.match(run.out(), /up\n/, run.err());
+    // the container's tmpfs is on the host
+    assert.ok(hostMountPoints().includes(path.join(host, 'sub')), 'tmpfs propagated to the host');
+    assert.equal(fs.readFileSync(path.join(host, 'sub', 'f'), 'utf8'), 'hi\n');
+    // nothing else changed on the host: no rootfs bind, no /proc, /dev... of the container
+    const during = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(during.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+    assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
+  } finally {
+    code = await run.finish();
+  }
+  assert.equal(code, 0, run.err());
+  // inside: / is shared (its own group), /mnt is shared
+  assert.match(run.out(), /^\d+ \d+ \S+ \S+ \/ .*shared:\d+/m);
+  assert.match(run.out(), /^\d+ \d+ \S+ \S+ \/mnt .*shared:\d+/m);
+  const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  assert.deepEqual(after.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+  assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
+});
+
+test('rslave: host mounts reach the container, container mounts do not reach the host', { skip }, async (t) => {
+  const { b, host } = sharedBundle(t);
+  fs.mkdirSync(path.join(host, 'sub'));
+  fs.mkdirSync(path.join(host, 'mine'));
+  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  const plan = basePlan(b.rootfs, ['sh', '-c', [
+    'mount -t tmpfs tmpfs /mnt/mine',
+    'echo up; read x',
+    'cat /mnt/sub/f',
+    "awk '$5 == \"/mnt/sub\"' /proc/self/mountinfo",
+  ].join('; ')]);
+  plan.rootfsPropagation = MS_REC | MS_SLAVE;
+  plan.mounts.push({ ...mount('/mnt', '', host, MS_BIND | MS_REC), propagation: [MS_REC | MS_SLAVE] });
+  const run = await launchUntil(plan, 'up\n');
+  let code = -1;
+  try {
+    assert.match(run.out(), /up\n/, run.err());
+    const during = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(during.filter((l) => !before.includes(l)), [], 'nothing of the container on the host');
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(host, 'sub')]);
+    fs.writeFileSync(path.join(host, 'sub', 'f'), 'from host\n');
+  } finally {
+    code = await run.finish();
+  }
+  assert.equal(code, 0, run.err());
+  assert.match(run.out(), /from host/);
+  assert.match(run.out(), / \/mnt\/sub .*master:\d+/);
+  assert.ok(!hostMountPoints().includes(path.join(host, 'mine')));
+  assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
+});
+
+test('rshared with no-pivot: the rshared bind still reaches the host, the rootfs does not', { skip }, async (t) => {
+  const { b, host } = sharedBundle(t);
+  fs.mkdirSync(path.join(host, 'sub'));
+  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  const plan = basePlan(b.rootfs, ['sh', '-c', 'mount -t tmpfs tmpfs /mnt/sub && echo up; read x; exit 0']);
+  plan.noPivot = true;
+  plan.rootfsPropagation = MS_REC | MS_SHARED;
+  plan.mounts.push({ ...mount('/mnt', '', host, MS_BIND | MS_REC), propagation: [MS_REC | MS_SHARED] });
+  const run = await launchUntil(plan, 'up\n');
+  let during: string[] = [];
+  try {
+    during = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  } finally {
+    assert.equal(await run.finish(), 0, run.err());
+  }
+  assert.deepEqual(during.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+  assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
 });

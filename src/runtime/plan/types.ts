@@ -223,7 +223,7 @@ export interface Plan {
   /** Absolute host path of the root filesystem ('' in exec mode). */
   rootfs: string;
   rootReadonly: boolean;
-  /** MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC) for the rootfs; 0 = MS_PRIVATE|MS_REC default. */
+  /** MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC) for the rootfs; 0 = MS_SLAVE|MS_REC default. */
   rootfsPropagation: number;
   /** Use MS_MOVE + chroot instead of pivot_root (--no-pivot). */
   noPivot: boolean;
