@@ -518,7 +518,7 @@ test('recursive read-only bind (rro) and stdin relayed to the pty in foreground 
 
 test('rootfs propagation as asked (rshared) and default (rslave: private host mounts stay private); the host mount table is untouched', { skip }, async (t) => {
   const b = bundle(t);
-  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
   const plan = basePlan(b.rootfs, ['sh', '-c', "awk '$5 == \"/\"' /proc/self/mountinfo"]);
   let r = await runPlan(plan);
   assert.equal(r.code, 0, r.stderr);
@@ -528,7 +528,8 @@ test('rootfs propagation as asked (rshared) and default (rslave: private host mo
   r = await runPlan(plan);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /shared:\d+/);
-  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, before);
+  // other test files mount and unmount things meanwhile: look only at this test's own directories
+  assert.deepEqual(newMountPoints(before, [b.dir]), []);
   assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(b.rootfs));
 });
 
@@ -586,6 +587,17 @@ const MS_SLAVE = 1 << 19;
 /** Host mountinfo mount points (field 5, still escaped). */
 function hostMountPoints(): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4] ?? '');
+}
+
+/**
+ * Mount points on the host now that were not in `before` (mountinfo lines), at or below one of `dirs`.
+ * Test files run concurrently and mount things of their own, so only this test's directories count.
+ */
+function newMountPoints(before: string[], dirs: string[], now = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)): string[] {
+  return now
+    .filter((l) => !before.includes(l))
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => dirs.some((d) => m === d || m.startsWith(d + '/')));
 }
 
 /** Makes dir a shared mount point on the host (mount --bind dir dir; mount --make-shared dir). */
@@ -666,7 +678,7 @@ test('rshared: a mount made in the container under an rshared bind reaches the h
     assert.equal(fs.readFileSync(path.join(host, 'sub', 'f'), 'utf8'), 'hi\n');
     // nothing else changed on the host: no rootfs bind, no /proc, /dev... of the container
     const during = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
-    assert.deepEqual(during.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+    assert.deepEqual(newMountPoints(before, [b.dir, host], during), [path.join(host, 'sub')]);
     assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
   } finally {
     code = await run.finish();
@@ -675,8 +687,7 @@ test('rshared: a mount made in the container under an rshared bind reaches the h
   // inside: / is shared (its own group), /mnt is shared
   assert.match(run.out(), /^\d+ \d+ \S+ \S+ \/ .*shared:\d+/m);
   assert.match(run.out(), /^\d+ \d+ \S+ \S+ \/mnt .*shared:\d+/m);
-  const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
-  assert.deepEqual(after.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+  assert.deepEqual(newMountPoints(before, [b.dir, host]), [path.join(host, 'sub')]);
   assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
 });
 
@@ -698,7 +709,7 @@ test('rslave: host mounts reach the container, container mounts do not reach the
   try {
     assert.match(run.out(), /up\n/, run.err());
     const during = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
-    assert.deepEqual(during.filter((l) => !before.includes(l)), [], 'nothing of the container on the host');
+    assert.deepEqual(newMountPoints(before, [b.dir, host], during), [], 'nothing of the container on the host');
     execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(host, 'sub')]);
     fs.writeFileSync(path.join(host, 'sub', 'f'), 'from host\n');
   } finally {
@@ -726,6 +737,6 @@ test('rshared with no-pivot: the rshared bind still reaches the host, the rootfs
   } finally {
     assert.equal(await run.finish(), 0, run.err());
   }
-  assert.deepEqual(during.filter((l) => !before.includes(l)).map((l) => l.split(' ')[4]), [path.join(host, 'sub')]);
+  assert.deepEqual(newMountPoints(before, [b.dir, host], during), [path.join(host, 'sub')]);
   assert.ok(!hostMountPoints().some((m) => m.startsWith(b.rootfs)));
 });
