@@ -9,182 +9,29 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import type { ServiceError } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { criClients, unary, type CriClients } from '../../src/cri/client';
+import { unary } from '../../src/cri/client';
 import type * as cri from '../../src/cri/generated';
-import { ContentStore } from '../../src/image/content';
-import { RegistryClient, pushImage } from '../../src/image/registry';
-import { parseReference } from '../../src/image/ref';
 import { mountPoints } from '../../src/image/snapshot';
 import { ImageService } from '../../src/image/service';
 import { parseCriLog } from '../../src/monitor/cri-log';
-import { CniManager, defaultNetworkConfig, releasePodRuntimeRoot, removePodNamespaces, stopPause } from '../../src/pod';
-import { findPlugin } from '../../src/pod/cni/invoke';
-import { defaultMonitorPath } from '../../src/monitor/start';
-import { defaultInitPath } from '../../src/runtime/init/launch';
-import { haveDockerRegistry, startRegistry, type RegistryServer } from '../helpers/registry';
-import { buildImage, busyboxEntries, storeBlobs } from '../helpers/registry-images';
+import { berthdSkip, exited, rejectsWith, setUpBerthd } from '../helpers/berthd';
 
-const BIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
-const BERTHD = path.resolve(__dirname, '..', '..', '..', 'bin', 'berthd');
-const skip =
-  (process.getuid?.() !== 0 && 'needs root') ||
-  (!haveDockerRegistry() && 'needs docker-registry') ||
-  (!fs.existsSync(defaultMonitorPath()) && 'berth-monitor is not built') ||
-  (!fs.existsSync(defaultInitPath()) && 'berth-init is not built') ||
-  (!['bridge', 'host-local', 'portmap', 'loopback'].every((p) => findPlugin(p, BIN_DIRS) !== null) && 'needs the CNI plugins') ||
-  undefined;
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8' });
-}
-
-function linkExists(name: string): boolean {
-  return sh('ip', ['-o', 'link']).split('\n').some((l) => l.split(':')[1]?.trim().split('@')[0] === name);
-}
-
-function killPid(pid: number): void {
-  if (!(pid > 0)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-async function rejectsWith(p: Promise<unknown>, code: GrpcStatus, re?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as ServiceError;
-    assert.equal(e.code, code, `expected gRPC code ${code}, got ${e.code}: ${e.details}`);
-    if (re) assert.match(e.details, re);
-    return;
-  }
-  assert.fail(`expected gRPC code ${code}, the call succeeded`);
-}
-
-interface Running {
-  child: ChildProcess;
-  clients: CriClients;
-  stderr: () => string;
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
+const skip = berthdSkip();
 
 test('berthd: CRI containers, logs, stop, filters, kill -9 and restart', { skip, timeout: 240_000 }, async (t) => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bdc-'));
-  const n = 100 + ((process.pid + 131) % 150);
-  const bridge = `bc${process.pid}`.slice(0, 15);
-  const netName = `berthdc${process.pid}`;
-  const root = path.join(work, 'root');
-  const runRoot = path.join(work, 'run');
-  const sock = path.join(work, 'berthd.sock');
-  const confDir = path.join(work, 'net.d');
-  const certs = path.join(work, 'certs.d');
-  const logDir = path.join(work, 'logs', 'pod');
-  const shared = path.join(work, 'shared');
-  fs.mkdirSync(confDir);
-  fs.mkdirSync(shared);
-  fs.writeFileSync(path.join(confDir, '10-test.conflist'), JSON.stringify(defaultNetworkConfig({ name: netName, bridge, subnet: `10.89.${n}.0/24`, dataDir: path.join(work, 'ipam') })));
-  let registry: RegistryServer | undefined;
-  let running: Running | undefined;
-  const children: ChildProcess[] = [];
-
-  t.after(async () => {
-    running?.clients.close();
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    // containers left behind: their processes and monitors
-    const cdir = path.join(root, 'containers');
-    for (const id of fs.existsSync(cdir) ? fs.readdirSync(cdir) : []) {
-      try {
-        const meta = JSON.parse(fs.readFileSync(path.join(cdir, id, 'meta.json'), 'utf8')) as { pid: number; monitorPid: number; cgroupsPath: string };
-        killPid(meta.pid);
-        killPid(meta.monitorPid);
-      } catch {
-        // no record
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const cni = new CniManager({ confDir, binDirs: BIN_DIRS, cacheDir: path.join(root, 'cni', 'results') });
-    const podsDir = path.join(root, 'pods');
-    for (const id of fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []) {
-      try {
-        const meta = JSON.parse(fs.readFileSync(path.join(podsDir, id, 'meta.json'), 'utf8')) as { pause: { pid: number; startTime: string } | null };
-        if (meta.pause) await stopPause(meta.pause).catch(() => undefined);
-      } catch {
-        // no record
-      }
-      await cni.tearDownPod({ podId: id }).catch(() => undefined);
-      await removePodNamespaces(id, path.join(runRoot, 'pods')).catch(() => undefined);
-    }
-    if (fs.existsSync(path.join(runRoot, 'pods'))) await releasePodRuntimeRoot(path.join(runRoot, 'pods')).catch(() => undefined);
-    for (const m of (await mountPoints()).filter((x) => x.startsWith(`${work}/`)).reverse()) execFileSync('umount', ['-l', m]);
-    // container cgroups (cgroupfs, parent /berth-test-<pid>)
-    for (const ctl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
-      const base = path.join('/sys/fs/cgroup', ctl, `berth-test-${process.pid}`);
-      if (!fs.existsSync(base)) continue;
-      for (const d of fs.readdirSync(base, { withFileTypes: true })) {
-        if (!d.isDirectory()) continue;
-        try {
-          fs.rmdirSync(path.join(base, d.name));
-        } catch {
-          // busy
-        }
-      }
-      try {
-        fs.rmdirSync(base);
-      } catch {
-        // busy or gone
-      }
-    }
-    if (linkExists(bridge)) sh('ip', ['link', 'del', bridge]);
-    await registry?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-
-  registry = await startRegistry();
-  const image = await buildImage({ format: 'oci', layers: [{ entries: busyboxEntries(['sh', 'echo', 'sleep', 'cat', 'ls', 'test', '[']), compression: 'gzip' }] });
-  const src = new ContentStore(path.join(work, 'src'));
-  await storeBlobs(src, image.blobs);
-  await pushImage(new RegistryClient(), src, image.manifestDesc, parseReference(`${registry.host}/berth/box:1`));
-  fs.mkdirSync(path.join(certs, 'mirror.berth.test'), { recursive: true });
-  fs.writeFileSync(path.join(certs, 'mirror.berth.test', 'hosts.toml'), `server = "http://${registry.host}"\n`);
-  const configFile = path.join(work, 'berthd.toml');
-  fs.writeFileSync(
-    configFile,
-    `root = "${root}"\nrun_root = "${runRoot}"\nregistry_hosts_dir = "${certs}"\nlog_level = "debug"\nrestrict_oom_score_adj = true\n[cni]\nconf_dir = "${confDir}"\nbin_dirs = ${JSON.stringify(BIN_DIRS)}\n`,
-  );
-  const start = async (): Promise<Running> => {
-    const child = spawn(process.execPath, [BERTHD, '--config', configFile, '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`berthd exited ${child.exitCode}: ${err}`);
-      if (err.includes('"msg":"berthd serving CRI"') && fs.existsSync(sock)) return { child, clients: criClients(sock), stderr: () => err };
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`berthd did not start: ${err}`);
-  };
-
-  running = await start();
+  const env = await setUpBerthd(t, 'c', ['sh', 'echo', 'sleep', 'cat', 'ls', 'test', '[']);
+  const { root, runRoot, logDir, shared, image, imageName } = env;
+  let running = await env.start();
   let { runtime: rt, image: img } = running.clients;
-  const imageName = 'mirror.berth.test/berth/box:1';
   await unary((cb) => img.PullImage({ image: { image: imageName } }, cb));
 
   const podCfg: cri.PodSandboxConfig = {
     metadata: { name: 'cpod', uid: 'uid-cpod', namespace: 'berthd-test', attempt: 0 },
     hostname: 'cpod',
     log_directory: logDir,
-    linux: { cgroup_parent: `/berth-test-${process.pid}` },
+    linux: { cgroup_parent: env.cgroupParent },
   };
   const pod = (await unary<cri.RunPodSandboxResponse__Output>((cb) => rt.RunPodSandbox({ config: podCfg }, cb))).pod_sandbox_id;
 
@@ -316,7 +163,7 @@ test('berthd: CRI containers, logs, stop, filters, kill -9 and restart', { skip,
   running.clients.close();
   running.child.kill('SIGKILL');
   await exited(running.child);
-  running = await start();
+  running = await env.start();
   ({ runtime: rt, image: img } = running.clients);
   assert.equal((await status(waiter)).status!.state, 'CONTAINER_RUNNING');
   assert.deepEqual(await list({ state: { state: 'CONTAINER_RUNNING' } }), ['waiter']);
@@ -334,7 +181,7 @@ test('berthd: CRI containers, logs, stop, filters, kill -9 and restart', { skip,
   const orphan = 'd'.repeat(64);
   fs.mkdirSync(path.join(runRoot, 'c', orphan, 'bundle'), { recursive: true });
   await new Promise((r) => setTimeout(r, 500));
-  running = await start();
+  running = await env.start();
   assert.equal(fs.existsSync(path.join(root, 'containers', half)), false, 'a half-made container is undone at start');
   assert.equal(fs.existsSync(path.join(runRoot, 'c', orphan)), false, 'run files without a record are removed at start');
   ({ runtime: rt, image: img } = running.clients);
@@ -360,7 +207,7 @@ test('berthd: CRI containers, logs, stop, filters, kill -9 and restart', { skip,
   await rejectsWith(unary((cb) => rt.ReopenContainerLog({ container_id: echo }, cb)), GrpcStatus.FAILED_PRECONDITION);
   await rejectsWith(unary((cb) => rt.ReopenContainerLog({ container_id: ghost }, cb)), GrpcStatus.NOT_FOUND);
   await unary((cb) => rt.UpdateContainerResources({ container_id: talker, linux: { memory_limit_in_bytes: 64 * 1024 * 1024 } }, cb));
-  const memFile = path.join('/sys/fs/cgroup/memory', `berth-test-${process.pid}`, talker, 'memory.limit_in_bytes');
+  const memFile = path.join('/sys/fs/cgroup/memory', env.cgroupParent, talker, 'memory.limit_in_bytes');
   if (fs.existsSync(memFile)) assert.equal(fs.readFileSync(memFile, 'utf8').trim(), String(64 * 1024 * 1024));
 
   // ---- remove: one container, then the pod takes the rest with it

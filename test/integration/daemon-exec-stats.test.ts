@@ -5,195 +5,27 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import type { ServiceError } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import * as grpc from '@grpc/grpc-js';
-import { criClients, unary, type CriClients } from '../../src/cri/client';
+import { unary } from '../../src/cri/client';
 import { loadCri } from '../../src/cri/proto';
 import type * as cri from '../../src/cri/generated';
-import { ContentStore } from '../../src/image/content';
-import { RegistryClient, pushImage } from '../../src/image/registry';
-import { parseReference } from '../../src/image/ref';
-import { mountPoints } from '../../src/image/snapshot';
-import { CniManager, defaultNetworkConfig, releasePodRuntimeRoot, removePodNamespaces, stopPause } from '../../src/pod';
-import { findPlugin } from '../../src/pod/cni/invoke';
-import { defaultMonitorPath } from '../../src/monitor/start';
-import { defaultInitPath } from '../../src/runtime/init/launch';
-import { haveDockerRegistry, startRegistry, type RegistryServer } from '../helpers/registry';
-import { buildImage, busyboxEntries, storeBlobs } from '../helpers/registry-images';
+import { berthdSkip, exited, rejectsWith, setUpBerthd } from '../helpers/berthd';
 
-const BIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
-const BERTHD = path.resolve(__dirname, '..', '..', '..', 'bin', 'berthd');
-const skip =
-  (process.getuid?.() !== 0 && 'needs root') ||
-  (!haveDockerRegistry() && 'needs docker-registry') ||
-  (!fs.existsSync(defaultMonitorPath()) && 'berth-monitor is not built') ||
-  (!fs.existsSync(defaultInitPath()) && 'berth-init is not built') ||
-  (!['bridge', 'host-local', 'portmap', 'loopback'].every((p) => findPlugin(p, BIN_DIRS) !== null) && 'needs the CNI plugins') ||
-  undefined;
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8' });
-}
-
-function linkExists(name: string): boolean {
-  return sh('ip', ['-o', 'link']).split('\n').some((l) => l.split(':')[1]?.trim().split('@')[0] === name);
-}
-
-function killPid(pid: number): void {
-  if (!(pid > 0)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-async function rejectsWith(p: Promise<unknown>, code: GrpcStatus, re?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as ServiceError;
-    assert.equal(e.code, code, `expected gRPC code ${code}, got ${e.code}: ${e.details}`);
-    if (re) assert.match(e.details, re);
-    return;
-  }
-  assert.fail(`expected gRPC code ${code}, the call succeeded`);
-}
-
-interface Running {
-  child: ChildProcess;
-  clients: CriClients;
-  stderr: () => string;
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
+const skip = berthdSkip();
 
 test('berthd: ExecSync, container and pod stats, runtime config', { skip, timeout: 240_000 }, async (t) => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bdes-'));
-  const n = 100 + ((process.pid + 37) % 150);
-  const bridge = `be${process.pid}`.slice(0, 15);
-  const netName = `berthde${process.pid}`;
-  const root = path.join(work, 'root');
-  const runRoot = path.join(work, 'run');
-  const sock = path.join(work, 'berthd.sock');
-  const confDir = path.join(work, 'net.d');
-  const certs = path.join(work, 'certs.d');
-  const logDir = path.join(work, 'logs', 'pod');
-  const shared = path.join(work, 'shared');
-  fs.mkdirSync(confDir);
-  fs.mkdirSync(shared);
-  fs.writeFileSync(path.join(confDir, '10-test.conflist'), JSON.stringify(defaultNetworkConfig({ name: netName, bridge, subnet: `10.89.${n}.0/24`, dataDir: path.join(work, 'ipam') })));
-  let registry: RegistryServer | undefined;
-  let running: Running | undefined;
-  const children: ChildProcess[] = [];
-
-  // berthd's default cgroup parent (/berth) holds containers of pods without their own parent: remove it
-  // afterwards if this test is what made it
-  const hadDefaultParent = fs.existsSync('/sys/fs/cgroup/memory/berth');
-  t.after(async () => {
-    running?.clients.close();
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    // containers left behind: their processes and monitors
-    const cdir = path.join(root, 'containers');
-    for (const id of fs.existsSync(cdir) ? fs.readdirSync(cdir) : []) {
-      try {
-        const meta = JSON.parse(fs.readFileSync(path.join(cdir, id, 'meta.json'), 'utf8')) as { pid: number; monitorPid: number; cgroupsPath: string };
-        killPid(meta.pid);
-        killPid(meta.monitorPid);
-      } catch {
-        // no record
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const cni = new CniManager({ confDir, binDirs: BIN_DIRS, cacheDir: path.join(root, 'cni', 'results') });
-    const podsDir = path.join(root, 'pods');
-    for (const id of fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []) {
-      try {
-        const meta = JSON.parse(fs.readFileSync(path.join(podsDir, id, 'meta.json'), 'utf8')) as { pause: { pid: number; startTime: string } | null };
-        if (meta.pause) await stopPause(meta.pause).catch(() => undefined);
-      } catch {
-        // no record
-      }
-      await cni.tearDownPod({ podId: id }).catch(() => undefined);
-      await removePodNamespaces(id, path.join(runRoot, 'pods')).catch(() => undefined);
-    }
-    if (fs.existsSync(path.join(runRoot, 'pods'))) await releasePodRuntimeRoot(path.join(runRoot, 'pods')).catch(() => undefined);
-    for (const m of (await mountPoints()).filter((x) => x.startsWith(`${work}/`)).reverse()) execFileSync('umount', ['-l', m]);
-    // container cgroups (cgroupfs, parent /berth-es-<pid>)
-    for (const ctl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
-      const base = path.join('/sys/fs/cgroup', ctl, `berth-es-${process.pid}`);
-      if (!fs.existsSync(base)) continue;
-      for (const d of fs.readdirSync(base, { withFileTypes: true })) {
-        if (!d.isDirectory()) continue;
-        try {
-          fs.rmdirSync(path.join(base, d.name));
-        } catch {
-          // busy
-        }
-      }
-      try {
-        fs.rmdirSync(base);
-      } catch {
-        // busy or gone
-      }
-    }
-    if (!hadDefaultParent) {
-      for (const ctl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
-        try {
-          fs.rmdirSync(path.join('/sys/fs/cgroup', ctl, 'berth'));
-        } catch {
-          // absent, or in use by another berthd
-        }
-      }
-    }
-    if (linkExists(bridge)) sh('ip', ['link', 'del', bridge]);
-    await registry?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-
-  registry = await startRegistry();
-  const image = await buildImage({ format: 'oci', layers: [{ entries: busyboxEntries(['sh', 'echo', 'sleep', 'cat', 'ls', 'test', '[']), compression: 'gzip' }] });
-  const src = new ContentStore(path.join(work, 'src'));
-  await storeBlobs(src, image.blobs);
-  await pushImage(new RegistryClient(), src, image.manifestDesc, parseReference(`${registry.host}/berth/box:1`));
-  fs.mkdirSync(path.join(certs, 'mirror.berth.test'), { recursive: true });
-  fs.writeFileSync(path.join(certs, 'mirror.berth.test', 'hosts.toml'), `server = "http://${registry.host}"\n`);
-  const configFile = path.join(work, 'berthd.toml');
-  fs.writeFileSync(
-    configFile,
-    `root = "${root}"\nrun_root = "${runRoot}"\nregistry_hosts_dir = "${certs}"\nlog_level = "debug"\nrestrict_oom_score_adj = true\n[cni]\nconf_dir = "${confDir}"\nbin_dirs = ${JSON.stringify(BIN_DIRS)}\n`,
-  );
-  const start = async (): Promise<Running> => {
-    const child = spawn(process.execPath, [BERTHD, '--config', configFile, '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`berthd exited ${child.exitCode}: ${err}`);
-      if (err.includes('"msg":"berthd serving CRI"') && fs.existsSync(sock)) return { child, clients: criClients(sock), stderr: () => err };
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`berthd did not start: ${err}`);
-  };
-
-  running = await start();
+  const env = await setUpBerthd(t, 'es', ['sh', 'echo', 'sleep', 'cat', 'ls', 'test', '[']);
+  const { logDir, imageName, socket: sock } = env;
+  let running = await env.start();
   const { runtime: rt, image: img } = running.clients;
-  const imageName = 'mirror.berth.test/berth/box:1';
   await unary((cb) => img.PullImage({ image: { image: imageName } }, cb));
 
   const podCfg: cri.PodSandboxConfig = {
     metadata: { name: 'espod', uid: 'uid-espod', namespace: 'berthd-test', attempt: 0 },
     hostname: 'espod',
     log_directory: logDir,
-    linux: { cgroup_parent: `/berth-es-${process.pid}` },
+    linux: { cgroup_parent: env.cgroupParent },
   };
   const pod = (await unary<cri.RunPodSandboxResponse__Output>((cb) => rt.RunPodSandbox({ config: podCfg }, cb))).pod_sandbox_id;
 
@@ -343,6 +175,5 @@ test('berthd: ExecSync, container and pod stats, runtime config', { skip, timeou
   running.clients.close();
   running.child.kill('SIGTERM');
   await exited(running.child);
-  running = undefined;
   void img;
 });
