@@ -8,6 +8,8 @@
  * Layout: <root>/containers/<id>/meta.json (metadata); <runRoot>/c/<id>/ (monitor files: exit,
  * attach, ctl, console; bundle/config.json and bundle/rootfs, the mounted snapshot);
  * <runRoot>/oci/<id>/ (the lifecycle library's state).
+ * Pods on a handler of type "oci" get the same bundle, created and driven through the runtime binary's
+ * runc-style CLI instead (container-oci.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +29,8 @@ import type { Logger as RuntimeLogger } from '../runtime/container/logger';
 import type { RuntimeOptions } from '../runtime/container/options';
 import { BerthError } from '../runtime/errors';
 import { buildSpec, criLinuxResources } from './containers-spec';
+import { ociCreateCommand, ociDelete, ociHandlerRoot, ociKill, ociStart, ociUpdate, type OciHandler } from './container-oci';
+import { startMonitor } from '../monitor/start';
 import { execSync, type ExecSyncResult } from './container-exec';
 import { CpuSampler, defaultInterface, memoryFigures, parseNetDev, sumStats, type CpuFigures, type InterfaceCounters, type MemoryFigures } from './container-stats';
 import { containerCgroup } from '../runtime/container/cgroup';
@@ -91,8 +95,10 @@ export interface ContainerManagerOptions {
   log: Logger;
   cgroupDriver: 'cgroupfs' | 'systemd';
   restrictOomScoreAdj: boolean;
-  /** Handler type for a pod's handler name ('' = default): only 'berth' is served here. */
+  /** Handler type for a pod's handler name ('' = default): 'berth', or 'oci' (needs `handler`). */
   handlerType: (name: string) => string;
+  /** The [runtimes.<name>] entry for a handler name ('' = default): binary and root of 'oci' handlers. */
+  handler?: (name: string) => { name?: string; type: string; binary?: string; root?: string } | undefined;
   /** berth-monitor / berth-init binaries (tests). */
   monitorPath?: string;
   initPath?: string;
@@ -143,6 +149,17 @@ export class ContainerManager implements PodContainerHooks {
       bundle: path.join(dir, 'bundle'),
       rootfs: path.join(dir, 'bundle', 'rootfs'),
     };
+  }
+
+  /** The OCI runtime of a pod's handler of type 'oci', or null for berth's own runtime. */
+  private ociHandler(handlerName: string): OciHandler | null {
+    if (this.opts.handlerType(handlerName) !== 'oci') return null;
+    const h = this.opts.handler?.(handlerName);
+    if (h === undefined || h.binary === undefined || h.binary === '') {
+      throw new BerthError('FAILED_PRECONDITION', `runtime handler ${JSON.stringify(handlerName)}: type oci without a binary`);
+    }
+    const name = h.name ?? (handlerName === '' ? 'default' : handlerName);
+    return { name, binary: h.binary, root: ociHandlerRoot(this.opts.runRoot, name, h.root), systemdCgroup: this.opts.cgroupDriver === 'systemd' };
   }
 
   /** The monitor's attach and ctl sockets (for streaming and ReopenContainerLog). */
@@ -199,7 +216,8 @@ export class ContainerManager implements PodContainerHooks {
     const pod = pods.require(podId);
     if (pods.stateOf(pod) !== 'SANDBOX_READY') throw new BerthError('FAILED_PRECONDITION', `pod sandbox ${pod.id} is not ready`);
     const handler = this.opts.handlerType(pod.runtimeHandler);
-    if (handler !== 'berth') throw new BerthError('UNSUPPORTED', `containers on runtime handler ${JSON.stringify(pod.runtimeHandler)} (type ${handler}) are not supported yet`);
+    if (handler !== 'berth' && handler !== 'oci') throw new BerthError('UNSUPPORTED', `containers on runtime handler ${JSON.stringify(pod.runtimeHandler)} (type ${handler}) are not supported yet`);
+    const oci = this.ociHandler(pod.runtimeHandler);
     const attempt = config.metadata?.attempt ?? 0;
     const key = this.nameKey(pod.id, name, attempt);
     const existing = this.names.get(key);
@@ -295,11 +313,10 @@ export class ContainerManager implements PodContainerHooks {
         });
         await fs.promises.writeFile(path.join(f.bundle, 'config.json'), JSON.stringify(spec));
         if (logPath !== '') await fs.promises.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
-        const created = await createContainer(this.runtime, {
-          id,
-          bundle: f.bundle,
-          ...(config.tty ? { consoleSocket: f.console } : {}),
-          monitor: {
+        if (oci !== null) {
+          await fs.promises.mkdir(oci.root, { recursive: true, mode: 0o700 });
+          const started = await startMonitor({
+            command: ociCreateCommand(oci, id, f.bundle, f.pid, config.tty ? f.console : undefined),
             pidFile: f.pid,
             exitFile: f.exit,
             attachSocket: f.attach,
@@ -310,13 +327,37 @@ export class ContainerManager implements PodContainerHooks {
             stdinOnce: config.stdin_once,
             ...(config.tty ? { terminal: true, consoleSocket: f.console } : {}),
             ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
-          },
-        });
-        meta.pid = created.record.pid;
-        meta.pidStartTime = created.record.pidStartTime;
-        meta.monitorPid = created.monitorPid ?? 0;
-        meta.phase = 'created';
-        await this.store.save(meta);
+            timeoutMs: 60_000,
+          });
+          meta.pid = started.containerPid;
+          meta.pidStartTime = readProcStat(started.containerPid)?.startTime ?? '';
+          meta.monitorPid = started.monitorPid;
+          meta.phase = 'created';
+          await this.store.save(meta);
+        } else {
+          const created = await createContainer(this.runtime, {
+            id,
+            bundle: f.bundle,
+            ...(config.tty ? { consoleSocket: f.console } : {}),
+            monitor: {
+              pidFile: f.pid,
+              exitFile: f.exit,
+              attachSocket: f.attach,
+              ctlSocket: f.ctl,
+              ...(logPath !== '' ? { logPath } : {}),
+              logFormat: 'cri',
+              stdin: config.stdin,
+              stdinOnce: config.stdin_once,
+              ...(config.tty ? { terminal: true, consoleSocket: f.console } : {}),
+              ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
+            },
+          });
+          meta.pid = created.record.pid;
+          meta.pidStartTime = created.record.pidStartTime;
+          meta.monitorPid = created.monitorPid ?? 0;
+          meta.phase = 'created';
+          await this.store.save(meta);
+        }
       } catch (err) {
         log.warn('CreateContainer failed; undoing', { container: id, err: (err as Error).message });
         await this.cleanup(meta, prepared).catch((e: unknown) => log.error('undo of a failed CreateContainer failed', { container: id, err: (e as Error).message }));
@@ -332,8 +373,10 @@ export class ContainerManager implements PodContainerHooks {
   /** Runtime state, rootfs mount, snapshot, run files and metadata of a container (idempotent). */
   private async cleanup(meta: ContainerMeta, snapshot = true): Promise<void> {
     const f = this.files(meta.id);
+    const oci = this.ociHandler(meta.runtimeHandler);
     try {
-      await deleteContainer(this.runtime, meta.id, true);
+      if (oci !== null) await ociDelete(oci, meta.id);
+      else await deleteContainer(this.runtime, meta.id, true);
     } catch (err) {
       if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
     }
@@ -364,7 +407,9 @@ export class ContainerManager implements PodContainerHooks {
     await this.locked(m.id, async () => {
       const v = await this.view(m);
       if (v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not in the created state (${v.state})`);
-      await startContainer(this.runtime, m.id);
+      const oci = this.ociHandler(m.runtimeHandler);
+      if (oci !== null) await ociStart(oci, m.id);
+      else await startContainer(this.runtime, m.id);
       m.phase = 'started';
       m.startedAt = unixNanos();
       await this.store.save(m);
@@ -402,16 +447,30 @@ export class ContainerManager implements PodContainerHooks {
     }
   }
 
+  /** Through the OCI runtime's kill for an oci handler (falling back to kill(2)), else kill(2). */
+  private async signalContainer(m: ContainerMeta, sig: number): Promise<void> {
+    const oci = this.ociHandler(m.runtimeHandler);
+    if (oci !== null && this.alive(m)) {
+      try {
+        await ociKill(oci, m.id, sig);
+        return;
+      } catch (err) {
+        this.opts.log.warn('OCI runtime kill failed; signalling the pid', { container: m.id, err: (err as Error).message });
+      }
+    }
+    this.signal(m, sig);
+  }
+
   private async stopLocked(m: ContainerMeta, timeoutSec: number): Promise<void> {
     if (m.phase === 'creating' || !this.alive(m)) return;
     if (timeoutSec > 0 && m.phase === 'started') {
-      this.signal(m, m.stopSignal);
+      await this.signalContainer(m, m.stopSignal);
       if (await this.waitExit(m, timeoutSec * 1000)) {
         this.opts.log.info('container stopped', { container: m.id, signal: m.stopSignal });
         return;
       }
     }
-    this.signal(m, SIGKILL);
+    await this.signalContainer(m, SIGKILL);
     if (!(await this.waitExit(m, 10_000))) throw new BerthError('INTERNAL', `container ${m.id} (pid ${m.pid}) did not exit after SIGKILL`);
     this.opts.log.info('container killed', { container: m.id });
   }
@@ -478,7 +537,9 @@ export class ContainerManager implements PodContainerHooks {
       const v = await this.view(m);
       if (v.state !== 'CONTAINER_RUNNING' && v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running or created (${v.state})`);
       if (!res) return;
-      await updateContainer(this.runtime, m.id, criLinuxResources(res));
+      const oci = this.ociHandler(m.runtimeHandler);
+      if (oci !== null) await ociUpdate(oci, m.id, criLinuxResources(res));
+      else await updateContainer(this.runtime, m.id, criLinuxResources(res));
     });
   }
 
@@ -487,6 +548,7 @@ export class ContainerManager implements PodContainerHooks {
     const m = this.require(id);
     const v = await this.view(m);
     if (v.state !== 'CONTAINER_RUNNING') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running (${v.state})`);
+    if (this.ociHandler(m.runtimeHandler) !== null) throw new BerthError('FAILED_PRECONDITION', `ExecSync in container ${m.id}: not supported yet on runtime handler ${JSON.stringify(m.runtimeHandler)} (type oci)`);
     return execSync(this.runtime, m.id, cmd, { timeoutSec });
   }
 
@@ -663,7 +725,8 @@ export class ContainerManager implements PodContainerHooks {
       const reason = oom ? 'OOMKilled' : exit.createFailed ? 'StartError' : exit.exitCode === 0 ? 'Completed' : 'Error';
       return { ...base, state: 'CONTAINER_EXITED', exit, finishedAt: rfcToNanos(exit.exitedAt), exitCode: exit.exitCode, reason };
     }
-    const started = m.phase === 'started' || !fs.existsSync(containerPaths(this.runtime.root, m.id).execFifo);
+    // an oci handler's container counts as started once berthd recorded its start
+    const started = m.phase === 'started' || (this.opts.handlerType(m.runtimeHandler) !== 'oci' && !fs.existsSync(containerPaths(this.runtime.root, m.id).execFifo));
     if (started && m.phase !== 'started') {
       // started, but berthd died before recording it
       m.phase = 'started';

@@ -101,6 +101,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
         cgroupDriver: cfg.cgroupDriver,
         restrictOomScoreAdj: cfg.restrictOomScoreAdj,
         handlerType: (name) => cfg.runtimes[name === '' ? cfg.defaultRuntime : name]?.type ?? 'berth',
+        handler: (name) => cfg.runtimes[name === '' ? cfg.defaultRuntime : name],
       });
   if (containers) images.service.imageUsers = (id) => Promise.resolve(containers.usersOf(id));
   const pods = new PodManager({

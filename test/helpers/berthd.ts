@@ -126,7 +126,12 @@ function removeCgroup(name: string, children: boolean): void {
  * Sets up a berthd environment for test `t`. `tag` (a few letters) keeps this test's bridge, network,
  * subnet and cgroup parent apart from other tests running at the same time.
  */
-export async function setUpBerthd(t: AfterHook, tag: string, applets: string[]): Promise<BerthdEnv> {
+export interface BerthdSetUpOptions {
+  /** TOML appended to berthd's config file, e.g. `[runtimes.runc]` handler tables. */
+  extraConfig?: string;
+}
+
+export async function setUpBerthd(t: AfterHook, tag: string, applets: string[], setUp: BerthdSetUpOptions = {}): Promise<BerthdEnv> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `bd${tag}-`));
   let hash = 0;
   for (const c of tag) hash = (hash * 31 + c.charCodeAt(0)) % 1000;
@@ -199,7 +204,7 @@ export async function setUpBerthd(t: AfterHook, tag: string, applets: string[]):
   const configFile = path.join(work, 'berthd.toml');
   fs.writeFileSync(
     configFile,
-    `root = "${root}"\nrun_root = "${runRoot}"\nregistry_hosts_dir = "${certs}"\nlog_level = "debug"\nrestrict_oom_score_adj = true\n[cni]\nconf_dir = "${confDir}"\nbin_dirs = ${JSON.stringify(CNI_BIN_DIRS)}\n`,
+    `root = "${root}"\nrun_root = "${runRoot}"\nregistry_hosts_dir = "${certs}"\nlog_level = "debug"\nrestrict_oom_score_adj = true\n[cni]\nconf_dir = "${confDir}"\nbin_dirs = ${JSON.stringify(CNI_BIN_DIRS)}\n${setUp.extraConfig ?? ''}`,
   );
   const start = async (): Promise<Running> => {
     const child = spawn(process.execPath, [BERTHD, '--config', configFile, '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
