@@ -43,6 +43,11 @@ export function ociCreateCommand(h: OciHandler, id: string, bundle: string, pidF
   ];
 }
 
+/** ExecSync's CMD: `binary --root R exec --process F --pid-file P ID` (foreground, no terminal). */
+export function ociExecCommand(h: OciHandler, id: string, processFile: string, pidFile: string): string[] {
+  return [h.binary, ...globalArgs(h), 'exec', '--process', processFile, '--pid-file', pidFile, id];
+}
+
 /** Runs `binary --root R ARGS...`; a nonzero exit is a BerthError carrying the runtime's last stderr line. */
 export function ociRun(h: OciHandler, args: string[], input?: string, timeoutMs = 30_000): Promise<string> {
   const argv = [...globalArgs(h), ...args];

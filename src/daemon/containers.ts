@@ -31,10 +31,11 @@ import { BerthError } from '../runtime/errors';
 import { buildSpec, criLinuxResources } from './containers-spec';
 import { ociCreateCommand, ociDelete, ociHandlerRoot, ociKill, ociStart, ociUpdate, type OciHandler } from './container-oci';
 import { startMonitor } from '../monitor/start';
-import { execSync, type ExecSyncResult } from './container-exec';
+import { execSync, ociExecSync, type ExecSyncResult } from './container-exec';
 import { CpuSampler, defaultInterface, memoryFigures, parseNetDev, sumStats, type CpuFigures, type InterfaceCounters, type MemoryFigures } from './container-stats';
 import { containerCgroup } from '../runtime/container/cgroup';
 import { emptyStats, type CgroupStats } from '../runtime/cgroups/stats';
+import type { SpecProcess } from '../runtime/spec/types';
 import { execFile } from 'node:child_process';
 import { reopenLog } from '../monitor/attach';
 import { isMountPoint, runOk } from '../image/snapshot/mount';
@@ -548,7 +549,11 @@ export class ContainerManager implements PodContainerHooks {
     const m = this.require(id);
     const v = await this.view(m);
     if (v.state !== 'CONTAINER_RUNNING') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running (${v.state})`);
-    if (this.ociHandler(m.runtimeHandler) !== null) throw new BerthError('FAILED_PRECONDITION', `ExecSync in container ${m.id}: not supported yet on runtime handler ${JSON.stringify(m.runtimeHandler)} (type oci)`);
+    const oci = this.ociHandler(m.runtimeHandler);
+    if (oci !== null) {
+      const spec = this.savedSpec(m.id) as { process?: SpecProcess } | null;
+      return ociExecSync(oci, m.id, spec?.process, this.files(m.id).dir, cmd, { timeoutSec });
+    }
     return execSync(this.runtime, m.id, cmd, { timeoutSec });
   }
 

@@ -2,7 +2,9 @@
  * berthd containers on a RuntimeClass handler of type "oci" ([runtimes.runc], runc as the binary):
  * a pod with runtime_handler "runc"; a container that echoes and exits 3 (EXITED, exit code 3, CRI
  * log lines), a long-running one that ignores SIGTERM stopped with a timeout (SIGKILL after it),
- * UpdateContainerResources through `runc update`, ExecSync refused, removal: nothing left behind
+ * UpdateContainerResources through `runc update`, ExecSync through `runc exec` (output, exit code, the
+ * container's env and cwd, a timeout that kills the exec'd process), ContainerStats from the cgroups runc
+ * made, removal: nothing left behind
  * (runc list empty, no container cgroups, no run files). Everything is cleaned up even on failure.
  */
 import { test } from 'node:test';
@@ -83,14 +85,40 @@ test('berthd: containers on an oci handler (runc)', { skip, timeout: 180_000 }, 
   await rejectsWith(startC(echo), GrpcStatus.FAILED_PRECONDITION);
 
   // ---- long-running, ignores SIGTERM: stopped with a timeout, SIGKILL after it
-  const sleeper = await create('sleeper', { command: ['sleep', '1000'] });
+  const sleeper = await create('sleeper', { command: ['sleep', '1000'], envs: [{ key: 'GREETING', value: 'hi' }], working_dir: '/etc' });
   await startC(sleeper);
   await waitState(sleeper, 'CONTAINER_RUNNING');
   assert.equal(runcState(sleeper), 'running');
   await unary((cb) => rt.UpdateContainerResources({ container_id: sleeper, linux: { memory_limit_in_bytes: 48 * 1024 * 1024 } }, cb));
   const memFile = path.join('/sys/fs/cgroup/memory', env.cgroupParent, sleeper, 'memory.limit_in_bytes');
   if (fs.existsSync('/sys/fs/cgroup/memory')) assert.equal(fs.readFileSync(memFile, 'utf8').trim(), String(48 * 1024 * 1024), 'runc update set the limit');
-  await rejectsWith(unary((cb) => rt.ExecSync({ container_id: sleeper, cmd: ['echo', 'x'], timeout: 5 }, cb)), GrpcStatus.FAILED_PRECONDITION, /oci/);
+  // ExecSync through `runc exec`
+  const execSync = (cmd: string[], timeout = 10): Promise<cri.ExecSyncResponse__Output> =>
+    unary<cri.ExecSyncResponse__Output>((cb) => rt.ExecSync({ container_id: sleeper, cmd, timeout }, cb));
+  let r = await execSync(['sh', '-c', 'echo "out $GREETING $(pwd)"; echo err >&2; exit 7']);
+  assert.equal(r.exit_code, 7);
+  assert.equal(r.stdout.toString(), 'out hi /etc\n', 'the container env and cwd are the defaults');
+  assert.equal(r.stderr.toString(), 'err\n');
+  r = await execSync(['cat', '/etc/hostname']);
+  assert.equal(r.exit_code, 0);
+  assert.equal(r.stdout.toString().trim(), 'opod');
+  assert.equal(r.stderr.toString(), '');
+  const pidsOf = (): number[] => (JSON.parse(runc('ps', '--format', 'json', sleeper).stdout || '[]') as number[] | null) ?? [];
+  const before = pidsOf();
+  assert.equal(before.length, 1, `only the container process runs: ${JSON.stringify(before)}`);
+  const te = Date.now();
+  await rejectsWith(execSync(['sleep', '30'], 1), GrpcStatus.DEADLINE_EXCEEDED, /timed out/);
+  assert.ok(Date.now() - te < 10_000, 'the timeout is honoured');
+  assert.deepEqual(pidsOf(), before, 'the timed-out process was killed');
+  assert.equal(runcState(sleeper), 'running', 'the container survives the exec timeout');
+  // ContainerStats from the cgroups runc made at the spec's cgroupsPath
+  const cs = (await unary<cri.ContainerStatsResponse__Output>((cb) => rt.ContainerStats({ container_id: sleeper }, cb))).stats!;
+  const u = (v: cri.UInt64Value__Output | null | undefined): number => Number(v?.value ?? -1);
+  assert.equal(cs.attributes!.id, sleeper);
+  assert.ok(u(cs.cpu!.usage_core_nano_seconds) > 0, `cpu usage > 0: ${u(cs.cpu!.usage_core_nano_seconds)}`);
+  assert.ok(u(cs.memory!.working_set_bytes) > 0, `memory working set > 0: ${u(cs.memory!.working_set_bytes)}`);
+  const memUsage = path.join('/sys/fs/cgroup/memory', env.cgroupParent, sleeper, 'memory.usage_in_bytes');
+  if (fs.existsSync(memUsage)) assert.ok(u(cs.memory!.usage_bytes) > 0 && u(cs.memory!.usage_bytes) <= 48 * 1024 * 1024, `usage within the limit: ${u(cs.memory!.usage_bytes)}`);
   const t0 = Date.now();
   await unary((cb) => rt.StopContainer({ container_id: sleeper, timeout: 1 }, cb));
   assert.ok(Date.now() - t0 >= 900, 'the timeout is waited for');
