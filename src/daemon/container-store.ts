@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomicAsync } from '../runtime/container/state';
+import { writeFileAtomic } from '../util/atomic-file';
 import { isErrno } from '../runtime/errors';
 
 /**
@@ -71,7 +71,7 @@ export class ContainerStore {
 
   async save(m: ContainerMeta): Promise<void> {
     await fs.promises.mkdir(this.containerDir(m.id), { recursive: true, mode: 0o711 });
-    await writeFileAtomicAsync(path.join(this.containerDir(m.id), 'meta.json'), JSON.stringify(m, null, 1), 0o600);
+    await writeFileAtomic(path.join(this.containerDir(m.id), 'meta.json'), JSON.stringify(m, null, 1), 0o600);
   }
 
   loadAll(onBad: (id: string, why: string) => void = () => undefined): ContainerMeta[] {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomicAsync } from '../runtime/container/state';
+import { writeFileAtomic } from '../util/atomic-file';
 import { isErrno } from '../runtime/errors';
 import type { PortMapping } from '../pod';
 
@@ -79,7 +79,7 @@ export class PodStore {
 
   async save(rec: PodRecord): Promise<void> {
     await fs.promises.mkdir(this.podDir(rec.id), { recursive: true, mode: 0o711 });
-    await writeFileAtomicAsync(path.join(this.podDir(rec.id), 'meta.json'), JSON.stringify(rec, null, 1), 0o600);
+    await writeFileAtomic(path.join(this.podDir(rec.id), 'meta.json'), JSON.stringify(rec, null, 1), 0o600);
   }
 
   /** Every readable record; unreadable ones are reported through `onBad` and skipped. */

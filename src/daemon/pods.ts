@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BerthError, isErrno } from '../runtime/errors';
-import { writeFileAtomicAsync } from '../runtime/container/state';
+import { writeFileAtomic } from '../util/atomic-file';
 import {
   createPodNamespaces,
   removePodNamespaces,
@@ -263,12 +263,12 @@ export class PodManager {
         await this.store.save(rec);
         await applySysctls(rec.sysctls, { net: ns.net, ipc: ns.ipc, uts: ns.uts });
         if (req.dns && (req.dns.servers.length > 0 || req.dns.searches.length > 0 || req.dns.options.length > 0)) {
-          await writeFileAtomicAsync(rec.resolvConf, resolvConfText(req.dns), 0o644);
+          await writeFileAtomic(rec.resolvConf, resolvConfText(req.dns), 0o644);
         } else {
           await copyOrEmpty(this.opts.hostResolvConf ?? '/etc/resolv.conf', rec.resolvConf);
         }
         const hostname = hostNetwork ? (await fs.promises.readFile('/proc/sys/kernel/hostname', 'utf8')).trim() : rec.hostname;
-        await writeFileAtomicAsync(rec.hostnameFile, hostname + '\n', 0o644);
+        await writeFileAtomic(rec.hostnameFile, hostname + '\n', 0o644);
         if (!hostNetwork) {
           const netw = await this.opts.cni.setUpPod({
             podId: id,
@@ -281,7 +281,7 @@ export class PodManager {
           });
           rec.network = netw.network;
           rec.ips = netw.ips.all;
-          await writeFileAtomicAsync(rec.hostsFile, hostsText(hostname, rec.ips), 0o644);
+          await writeFileAtomic(rec.hostsFile, hostsText(hostname, rec.ips), 0o644);
         } else {
           await copyOrEmpty(this.opts.hostHosts ?? '/etc/hosts', rec.hostsFile);
         }
@@ -400,5 +400,5 @@ async function copyOrEmpty(from: string, to: string): Promise<void> {
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
-  await writeFileAtomicAsync(to, text, 0o644);
+  await writeFileAtomic(to, text, 0o644);
 }

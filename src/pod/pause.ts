@@ -14,6 +14,7 @@ import { BerthError } from '../runtime/errors';
 import { launch } from '../runtime/init/launch';
 import { readProcStat } from '../runtime/container/procstat';
 import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS } from '../runtime/plan/linux';
+import { execModePlan } from '../runtime/plan/compile';
 import type { Plan, PlanNamespaceJoin } from '../runtime/plan/types';
 
 export interface PauseOptions {
@@ -53,33 +54,9 @@ export function defaultPausePath(): string {
 
 /** The exec-mode plan that runs berth-pause as pid 1 of a new PID namespace. */
 export function pausePlan(pausePath: string, joins: PlanNamespaceJoin[]): Plan {
-  return {
-    mode: 'exec',
-    foreground: false,
-    cloneFlags: CLONE_NEWPID,
-    joinNamespaces: joins,
-    userNamespaceMapped: false,
-    uidMappings: [],
-    gidMappings: [],
-    timeOffsets: [],
-    hostname: '',
-    domainname: '',
-    rootfs: '',
-    rootReadonly: false,
-    rootfsPropagation: 0,
-    noPivot: false,
-    mounts: [],
-    devices: [],
-    symlinks: [],
-    maskedPaths: [],
-    readonlyPaths: [],
-    sysctls: [],
-    execFifo: '',
-    preserveFds: 0,
-    newKeyring: false,
-    createContainerHooks: [],
-    startContainerHooks: [],
-    process: {
+  return execModePlan(
+    joins,
+    {
       args: [pausePath],
       env: [],
       cwd: '/',
@@ -100,7 +77,8 @@ export function pausePlan(pausePath: string, joins: PlanNamespaceJoin[]): Plan {
       selinuxLabel: '',
       seccomp: null,
     },
-  };
+    { foreground: false, preserveFds: 0, cloneFlags: CLONE_NEWPID },
+  );
 }
 
 /** Start berth-pause in a new PID namespace, in the given namespaces. */

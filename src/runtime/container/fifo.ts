@@ -1,39 +1,11 @@
 /**
  * The exec fifo: `create` leaves the container process blocked opening it for writing; `start` opens
- * it for reading and takes the one byte the process writes before it calls execve.
- *
- * Node has no mkfifo(3). Choices were: have the C executor make it (policy in C: no), mknod tricks
- * (none exist in Node), or the coreutils `mkfifo` program. We spawn `mkfifo` asynchronously at the
- * start of `create`, so its ~2 ms overlap with reading the config and compiling the plan.
+ * it for reading and takes the one byte the process writes before it calls execve. The executor makes
+ * the fifo itself (the plan's execFifoCreate: Node has no mkfifo(3)).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { BerthError, isErrno } from '../errors';
-
-const MKFIFO = fs.existsSync('/usr/bin/mkfifo') ? '/usr/bin/mkfifo' : 'mkfifo';
-
-/** Creates a fifo at `file` with `mode` (exact, umask ignored) owned by uid:gid. */
-export function makeFifo(file: string, mode: number, uid: number, gid: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(MKFIFO, ['-m', mode.toString(8), file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) => reject(new BerthError('INTERNAL', `mkfifo ${file}: ${e.message}`, { cause: e })));
-    child.on('close', (code) => {
-      if (code !== 0) {
-        reject(new BerthError('INTERNAL', `mkfifo ${file}: ${err.trim() || `exit status ${code}`}`));
-        return;
-      }
-      try {
-        if (uid !== 0 || gid !== 0) fs.chownSync(file, uid, gid);
-        resolve();
-      } catch (e) {
-        reject(new BerthError('INTERNAL', `chown ${file}: ${(e as Error).message}`, { cause: e }));
-      }
-    });
-  });
-}
 
 /**
  * Opens the fifo for reading and waits for the container's byte. The fifo is opened non-blocking and

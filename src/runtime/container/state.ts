@@ -8,12 +8,11 @@
  * is atomic against a crash of berth-oci itself without fsync; only a power loss could lose the last
  * write, and then the container it describes is gone too. runc writes its state.json the same way.
  * An fsync here cost 2-10 ms per write on this host's disk-backed /run (bench/oci-startup.md).
- * writeFileAtomicAsync (durable: fsync file and directory, from src/util/atomic-file) is for other stores.
+ * Durable stores use src/util/atomic-file (fsync of file and directory) instead.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, isErrno } from '../errors';
-import { writeFileAtomic } from '../../util/atomic-file';
 import type { ContainerStatus } from './status';
 
 export const OCI_VERSION = '1.2.0';
@@ -83,11 +82,6 @@ export function nowRfc3339Nano(): string {
   const iso = new Date(whole).toISOString(); // 2026-01-02T03:04:05.678Z
   const frac = `${iso.slice(20, 23)}${String(micros).padStart(3, '0')}`.replace(/0+$/, '');
   return frac === '' ? `${iso.slice(0, 19)}Z` : `${iso.slice(0, 19)}.${frac}Z`;
-}
-
-/** Durable writes for other stores (kept under this name for existing callers). */
-export function writeFileAtomicAsync(file: string, data: string, mode = 0o600): Promise<void> {
-  return writeFileAtomic(file, data, mode);
 }
 
 /** Runtime state: temp file + rename, no fsync (see the header). Synchronous: a few microseconds. */

@@ -459,10 +459,23 @@ export function compileExecPlan(proc: SpecProcess, ctx: ExecContext): Plan {
   }));
   joins.sort((a, b) => Number(b.flag === CLONE_NEWUSER) - Number(a.flag === CLONE_NEWUSER));
   const seccomp = ctx.seccomp === undefined ? linux.seccomp : (ctx.seccomp ?? undefined);
+  const proc2 = compileProcess(proc, { consoleSocket: ctx.consoleSocket, seccomp, linux, applyAffinity: true, at: 'process' });
+  return execModePlan(joins, proc2, { foreground: ctx.foreground, preserveFds: ctx.preserveFds, cloneFlags: 0 });
+}
+
+/**
+ * An exec-mode plan: join `joins` (and create `cloneFlags` namespaces), no rootfs work, run `process`.
+ * Shared by `exec` and by processes berth starts itself in existing namespaces (the pod's pause).
+ */
+export function execModePlan(
+  joins: PlanNamespaceJoin[],
+  process: PlanProcess,
+  opts: { foreground: boolean; preserveFds: number; cloneFlags: number },
+): Plan {
   return {
     mode: 'exec',
-    foreground: ctx.foreground,
-    cloneFlags: 0,
+    foreground: opts.foreground,
+    cloneFlags: opts.cloneFlags,
     joinNamespaces: joins,
     userNamespaceMapped: false,
     uidMappings: [],
@@ -481,10 +494,10 @@ export function compileExecPlan(proc: SpecProcess, ctx: ExecContext): Plan {
     readonlyPaths: [],
     sysctls: [],
     execFifo: '',
-    preserveFds: ctx.preserveFds,
+    preserveFds: opts.preserveFds,
     newKeyring: false,
     createContainerHooks: [],
     startContainerHooks: [],
-    process: compileProcess(proc, { consoleSocket: ctx.consoleSocket, seccomp, linux, applyAffinity: true, at: 'process' }),
+    process,
   };
 }
