@@ -1,11 +1,11 @@
 /**
- * CRI ContainerConfig + image config + pod record -> OCI runtime Spec, for berth's own runtime (and
- * any OCI runtime). Pure apart from reading host files it is pointed at (device nodes, a Localhost
- * seccomp profile, host mount sources it creates when missing, as containerd does).
+ * ContainerRequest (plain, container-request.ts) + image config + pod record -> OCI runtime Spec, for
+ * berth's own runtime (and any OCI runtime). Pure apart from reading host files it is pointed at
+ * (device nodes, a Localhost seccomp profile, host mount sources it creates when missing, as
+ * containerd does). Faults name fields through a FieldNames table (CRI paths from berthd's edge).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type * as cri from '../cri/generated';
 import { BerthError } from '../runtime/errors';
 import { CAPABILITIES } from '../runtime/plan/linux';
 import { defaultSeccompProfile } from '../runtime/seccomp';
@@ -15,6 +15,7 @@ import { OCI_VERSION, type Spec, type SpecDevice, type SpecMount, type SpecNames
 import type { LinuxResources, LinuxDeviceCgroup } from '../runtime/cgroups/spec';
 import type { ImageRuntimeConfig } from '../image/config';
 import type { PodRecord } from './pod-store';
+import { PLAIN_FIELD_NAMES, type ContainerRequest, type ContainerResources, type ContainerSecurityContext, type FieldNames, type SecurityProfileRequest } from './container-request';
 
 /** containerd's default capability set for CRI containers. */
 export const DEFAULT_CRI_CAPS = [
@@ -60,8 +61,8 @@ function capName(c: string): string {
   return u.startsWith('CAP_') ? u : `CAP_${u}`;
 }
 
-/** CRI add/drop (with "ALL") over the default set. */
-export function criCapabilities(add: readonly string[], drop: readonly string[], privileged: boolean): string[] {
+/** add/drop (with "ALL") over the default set (containerd's CRI one). */
+export function containerCapabilities(add: readonly string[], drop: readonly string[], privileged: boolean, names: FieldNames = PLAIN_FIELD_NAMES): string[] {
   if (privileged) return currentCapabilities();
   const addAll = add.some((c) => c.toUpperCase() === 'ALL');
   const dropAll = drop.some((c) => c.toUpperCase() === 'ALL');
@@ -70,13 +71,13 @@ export function criCapabilities(add: readonly string[], drop: readonly string[],
   for (const c of add) {
     if (c.toUpperCase() === 'ALL') continue;
     const n = capName(c);
-    if (!CAPABILITIES.has(n)) throw new BerthError('INVALID_ARGUMENT', `config.linux.security_context.capabilities.add_capabilities: unknown capability ${JSON.stringify(c)}`);
+    if (!CAPABILITIES.has(n)) throw new BerthError('INVALID_ARGUMENT', `${names.capAdd}: unknown capability ${JSON.stringify(c)}`);
     caps.add(n);
   }
   if (!dropAll) {
     for (const c of drop) {
       const n = capName(c);
-      if (!CAPABILITIES.has(n)) throw new BerthError('INVALID_ARGUMENT', `config.linux.security_context.capabilities.drop_capabilities: unknown capability ${JSON.stringify(c)}`);
+      if (!CAPABILITIES.has(n)) throw new BerthError('INVALID_ARGUMENT', `${names.capDrop}: unknown capability ${JSON.stringify(c)}`);
       caps.delete(n);
     }
   }
@@ -84,46 +85,24 @@ export function criCapabilities(add: readonly string[], drop: readonly string[],
   return [...caps].sort((a, b) => (CAPABILITIES.get(a) ?? 0) - (CAPABILITIES.get(b) ?? 0));
 }
 
-export type ProfileKind = 'none' | 'runtime-default' | 'localhost';
-
-/** A CRI SecurityProfile (or the deprecated string field) -> what to apply. */
-export function securityProfile(
-  field: cri.SecurityProfile__Output | null | undefined,
-  legacy: string,
-): { kind: ProfileKind; ref: string } {
-  if (field) {
-    switch (field.profile_type) {
-      case 'RuntimeDefault':
-        return { kind: 'runtime-default', ref: '' };
-      case 'Localhost':
-        return { kind: 'localhost', ref: field.localhost_ref };
-      default:
-        return { kind: 'none', ref: '' };
-    }
-  }
-  if (legacy === '' || legacy === 'unconfined') return { kind: 'none', ref: '' };
-  if (legacy === 'runtime/default' || legacy === 'docker/default') return { kind: 'runtime-default', ref: '' };
-  if (legacy.startsWith('localhost/')) return { kind: 'localhost', ref: legacy.slice('localhost/'.length) };
-  throw new BerthError('INVALID_ARGUMENT', `unsupported security profile ${JSON.stringify(legacy)}`);
-}
-
-function seccompFor(sc: cri.LinuxContainerSecurityContext__Output | null, caps: string[]): LinuxSeccomp | undefined {
-  if (!sc || sc.privileged) return undefined;
-  const p = securityProfile(sc.seccomp, sc.seccomp_profile_path);
-  if (p.kind === 'none') return undefined;
+function seccompFor(sc: ContainerSecurityContext | null, caps: string[], names: FieldNames): LinuxSeccomp | undefined {
+  if (!sc || sc.privileged === true) return undefined;
+  const p: SecurityProfileRequest | undefined = sc.seccomp;
+  if (p === undefined || p.kind === 'unconfined') return undefined;
   if (p.kind === 'runtime-default') return defaultSeccompProfile(caps);
-  const where = 'config.linux.security_context.seccomp.localhost_ref';
-  if (!path.isAbsolute(p.ref)) throw new BerthError('INVALID_ARGUMENT', `${where}: must be an absolute path, got ${JSON.stringify(p.ref)}`);
+  const where = names.seccompLocalhostRef;
+  const ref = p.localhostRef ?? '';
+  if (!path.isAbsolute(ref)) throw new BerthError('INVALID_ARGUMENT', `${where}: must be an absolute path, got ${JSON.stringify(ref)}`);
   let text: string;
   try {
-    text = fs.readFileSync(p.ref, 'utf8');
+    text = fs.readFileSync(ref, 'utf8');
   } catch (err) {
-    throw new BerthError('INVALID_ARGUMENT', `${where}: cannot read ${p.ref}: ${(err as Error).message}`);
+    throw new BerthError('INVALID_ARGUMENT', `${where}: cannot read ${ref}: ${(err as Error).message}`);
   }
   try {
     return JSON.parse(text) as LinuxSeccomp;
   } catch (err) {
-    throw new BerthError('INVALID_ARGUMENT', `${where}: ${p.ref} is not JSON: ${(err as Error).message}`);
+    throw new BerthError('INVALID_ARGUMENT', `${where}: ${ref} is not JSON: ${(err as Error).message}`);
   }
 }
 
@@ -140,30 +119,23 @@ export function apparmorAvailable(): boolean {
   }
 }
 
-function apparmorFor(sc: cri.LinuxContainerSecurityContext__Output | null, available: boolean): string | undefined {
-  if (!sc || sc.privileged) return undefined;
-  const p = securityProfile(sc.apparmor, sc.apparmor_profile);
-  if (p.kind === 'none') return undefined;
+function apparmorFor(sc: ContainerSecurityContext | null, available: boolean, names: FieldNames): string | undefined {
+  if (!sc || sc.privileged === true) return undefined;
+  const p = sc.apparmor;
+  if (p === undefined || p.kind === 'unconfined') return undefined;
   // berth loads no default AppArmor profile of its own: RuntimeDefault means none (also where
   // AppArmor is off, as kubelet asks for it by default).
   if (p.kind === 'runtime-default') return undefined;
   if (!available) {
-    throw new BerthError('INVALID_ARGUMENT', `config.linux.security_context.apparmor: profile ${JSON.stringify(p.ref)} requested but AppArmor is not enabled on this host`);
+    throw new BerthError('INVALID_ARGUMENT', `${names.apparmor}: profile ${JSON.stringify(p.localhostRef ?? '')} requested but AppArmor is not enabled on this host`);
   }
-  return p.ref;
-}
-
-function int(v: string | undefined, where: string): number {
-  if (v === undefined || v === '') return 0;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new BerthError('INVALID_ARGUMENT', `${where}: not an integer: ${v}`);
-  return n;
+  return p.localhostRef ?? '';
 }
 
 const PROPAGATION: Record<string, string> = {
-  PROPAGATION_PRIVATE: 'rprivate',
-  PROPAGATION_HOST_TO_CONTAINER: 'rslave',
-  PROPAGATION_BIDIRECTIONAL: 'rshared',
+  private: 'rprivate',
+  rslave: 'rslave',
+  rshared: 'rshared',
 };
 
 function deviceNumbers(rdev: number): { major: number; minor: number } {
@@ -176,20 +148,20 @@ function deviceNumbers(rdev: number): { major: number; minor: number } {
 }
 
 /** A host device node -> spec device + cgroup rule. */
-function hostDevice(hostPath: string, containerPath: string, perms: string, where: string): { dev: SpecDevice; rule: LinuxDeviceCgroup } {
+function hostDevice(hostPath: string, containerPath: string, perms: string, where: string, names: FieldNames): { dev: SpecDevice; rule: LinuxDeviceCgroup } {
   let st: fs.Stats;
   try {
     st = fs.statSync(hostPath);
   } catch (err) {
-    throw new BerthError('INVALID_ARGUMENT', `${where}.host_path: ${hostPath}: ${(err as Error).message}`);
+    throw new BerthError('INVALID_ARGUMENT', `${where}.${names.deviceHostPath}: ${hostPath}: ${(err as Error).message}`);
   }
   let type: 'c' | 'b';
   if (st.isCharacterDevice()) type = 'c';
   else if (st.isBlockDevice()) type = 'b';
-  else throw new BerthError('INVALID_ARGUMENT', `${where}.host_path: ${hostPath} is not a device node`);
+  else throw new BerthError('INVALID_ARGUMENT', `${where}.${names.deviceHostPath}: ${hostPath} is not a device node`);
   const { major, minor } = deviceNumbers(st.rdev);
   const access = perms === '' ? 'rwm' : perms;
-  if (!/^[rwm]+$/.test(access)) throw new BerthError('INVALID_ARGUMENT', `${where}.permissions: ${JSON.stringify(perms)} is not a combination of r, w, m`);
+  if (!/^[rwm]+$/.test(access)) throw new BerthError('INVALID_ARGUMENT', `${where}.${names.devicePermissions}: ${JSON.stringify(perms)} is not a combination of r, w, m`);
   return {
     dev: { path: containerPath, type, major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid },
     rule: { allow: true, type, major, minor, access },
@@ -226,23 +198,24 @@ function allHostDevices(): SpecDevice[] {
   return out;
 }
 
-/** CRI LinuxContainerResources -> OCI linux.resources (cpu, memory, hugepages, unified; no devices). */
-export function criLinuxResources(res: cri.LinuxContainerResources__Output): LinuxResources {
+/** Container resources -> OCI linux.resources (cpu, memory, pids, hugepages, unified; no devices). */
+export function linuxResources(res: ContainerResources): LinuxResources {
   const resources: LinuxResources = {};
   const cpu: NonNullable<LinuxResources['cpu']> = {};
-  const shares = int(res.cpu_shares, 'config.linux.resources.cpu_shares');
-  const quota = int(res.cpu_quota, 'config.linux.resources.cpu_quota');
-  const period = int(res.cpu_period, 'config.linux.resources.cpu_period');
+  const shares = res.cpuShares ?? 0;
+  const quota = res.cpuQuota ?? 0;
+  const period = res.cpuPeriod ?? 0;
   if (shares > 0) cpu.shares = shares;
   if (quota !== 0) cpu.quota = quota;
   if (period > 0) cpu.period = period;
-  if (res.cpuset_cpus !== '') cpu.cpus = res.cpuset_cpus;
-  if (res.cpuset_mems !== '') cpu.mems = res.cpuset_mems;
+  if (res.cpusetCpus !== undefined && res.cpusetCpus !== '') cpu.cpus = res.cpusetCpus;
+  if (res.cpusetMems !== undefined && res.cpusetMems !== '') cpu.mems = res.cpusetMems;
   if (Object.keys(cpu).length > 0) resources.cpu = cpu;
-  const limit = int(res.memory_limit_in_bytes, 'config.linux.resources.memory_limit_in_bytes');
-  const swap = int(res.memory_swap_limit_in_bytes, 'config.linux.resources.memory_swap_limit_in_bytes');
+  const limit = res.memoryLimitInBytes ?? 0;
+  const swap = res.memorySwapLimitInBytes ?? 0;
   if (limit > 0) resources.memory = { limit, ...(swap > 0 && swapAccounting() ? { swap } : {}) };
-  const huge = (res.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: int(h.limit, 'config.linux.resources.hugepage_limits.limit') }));
+  if (res.pidsLimit !== undefined && res.pidsLimit > 0) resources.pids = { limit: res.pidsLimit };
+  const huge = (res.hugepageLimits ?? []).map((h) => ({ pageSize: h.pageSize, limit: h.limit }));
   if (huge.length > 0) resources.hugepageLimits = huge;
   if (res.unified && Object.keys(res.unified).length > 0) resources.unified = { ...res.unified };
   return resources;
@@ -250,7 +223,7 @@ export function criLinuxResources(res: cri.LinuxContainerResources__Output): Lin
 
 export interface BuildSpecInput {
   id: string;
-  config: cri.ContainerConfig__Output;
+  request: ContainerRequest;
   pod: PodRecord;
   image: ImageRuntimeConfig;
   /** Absolute path of the mounted rootfs. */
@@ -266,17 +239,20 @@ export interface BuildSpecInput {
   apparmorAvailable?: boolean;
   /** Make missing host mount sources (default true, as containerd). */
   createMissingHostPaths?: boolean;
+  /** How faults name fields (default PLAIN_FIELD_NAMES; berthd's CRI edge: CRI_FIELD_NAMES). */
+  names?: FieldNames;
 }
 
 export function buildSpec(input: BuildSpecInput): Spec {
-  const { config: c, pod, image } = input;
-  const sc = c.linux?.security_context ?? null;
+  const { request: c, pod, image } = input;
+  const names = input.names ?? PLAIN_FIELD_NAMES;
+  const sc = c.linux?.securityContext ?? null;
   const privileged = sc?.privileged === true;
   const res = c.linux?.resources ?? null;
-  const caps = criCapabilities(sc?.capabilities?.add_capabilities ?? [], sc?.capabilities?.drop_capabilities ?? [], privileged);
+  const caps = containerCapabilities(sc?.capabilities?.add ?? [], sc?.capabilities?.drop ?? [], privileged, names);
   const user = image.process.user;
   const groups = new Set<number>(user.additionalGids);
-  for (const g of sc?.supplemental_groups ?? []) groups.add(int(g, 'config.linux.security_context.supplemental_groups'));
+  for (const g of sc?.supplementalGroups ?? []) groups.add(g);
   groups.delete(user.gid);
 
   const mounts: SpecMount[] = [
@@ -287,8 +263,8 @@ export function buildSpec(input: BuildSpecInput): Spec {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
   ];
-  const userDests = new Set((c.mounts ?? []).map((m) => path.posix.normalize(m.container_path)));
-  const ro = sc?.readonly_rootfs === true;
+  const userDests = new Set((c.mounts ?? []).map((m) => path.posix.normalize(m.containerPath)));
+  const ro = sc?.readonlyRootfs === true;
   if (!userDests.has('/dev/shm')) {
     if (pod.namespaceOptions.ipc === 'NODE') mounts.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate', 'rw'] });
     else if (input.podShm !== undefined) mounts.push({ destination: '/dev/shm', type: 'bind', source: input.podShm, options: ['rbind', 'rprivate', 'rw'] });
@@ -304,16 +280,18 @@ export function buildSpec(input: BuildSpecInput): Spec {
     mounts.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', ro ? 'ro' : 'rw'] });
   }
   let rootfsPropagation: RootfsPropagation | undefined;
-  const criMounts = [...(c.mounts ?? [])].sort(
-    (a, b) => path.posix.normalize(a.container_path).split('/').length - path.posix.normalize(b.container_path).split('/').length,
+  const userMounts = [...(c.mounts ?? [])].sort(
+    (a, b) => path.posix.normalize(a.containerPath).split('/').length - path.posix.normalize(b.containerPath).split('/').length,
   );
-  criMounts.forEach((m, i) => {
-    const where = `config.mounts[${i}]`;
-    if (!path.posix.isAbsolute(m.container_path)) throw new BerthError('INVALID_ARGUMENT', `${where}.container_path: must be absolute, got ${JSON.stringify(m.container_path)}`);
-    if (!path.isAbsolute(m.host_path)) throw new BerthError('INVALID_ARGUMENT', `${where}.host_path: must be absolute, got ${JSON.stringify(m.host_path)}`);
-    let src = m.host_path;
+  userMounts.forEach((m, i) => {
+    const where = `${names.mounts}[${i}]`;
+    const cp = `${where}.${names.mountContainerPath}`;
+    const hp = `${where}.${names.mountHostPath}`;
+    if (!path.posix.isAbsolute(m.containerPath)) throw new BerthError('INVALID_ARGUMENT', `${cp}: must be absolute, got ${JSON.stringify(m.containerPath)}`);
+    if (!path.isAbsolute(m.hostPath)) throw new BerthError('INVALID_ARGUMENT', `${hp}: must be absolute, got ${JSON.stringify(m.hostPath)}`);
+    let src = m.hostPath;
     if (!fs.existsSync(src)) {
-      if (input.createMissingHostPaths === false) throw new BerthError('INVALID_ARGUMENT', `${where}.host_path: ${src} does not exist`);
+      if (input.createMissingHostPaths === false) throw new BerthError('INVALID_ARGUMENT', `${hp}: ${src} does not exist`);
       fs.mkdirSync(src, { recursive: true, mode: 0o755 });
     }
     try {
@@ -321,10 +299,10 @@ export function buildSpec(input: BuildSpecInput): Spec {
     } catch {
       // keep as given
     }
-    const prop = PROPAGATION[m.propagation] ?? 'rprivate';
+    const prop = PROPAGATION[m.propagation ?? 'private'] ?? 'rprivate';
     if (prop === 'rshared') rootfsPropagation = 'rshared';
     else if (prop === 'rslave' && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
-    mounts.push({ destination: path.posix.normalize(m.container_path), type: 'bind', source: src, options: ['rbind', prop, m.readonly ? 'ro' : 'rw'] });
+    mounts.push({ destination: path.posix.normalize(m.containerPath), type: 'bind', source: src, options: ['rbind', prop, m.readonly ? 'ro' : 'rw'] });
   });
 
   const devices: SpecDevice[] = [];
@@ -334,20 +312,21 @@ export function buildSpec(input: BuildSpecInput): Spec {
     rules.splice(0, rules.length, { allow: true, access: 'rwm' });
   }
   (c.devices ?? []).forEach((d, i) => {
-    const { dev, rule } = hostDevice(d.host_path, d.container_path, d.permissions, `config.devices[${i}]`);
-    if (!path.posix.isAbsolute(d.container_path)) throw new BerthError('INVALID_ARGUMENT', `config.devices[${i}].container_path: must be absolute`);
+    const where = `${names.devices}[${i}]`;
+    const { dev, rule } = hostDevice(d.hostPath, d.containerPath, d.permissions ?? '', where, names);
+    if (!path.posix.isAbsolute(d.containerPath)) throw new BerthError('INVALID_ARGUMENT', `${where}.${names.deviceContainerPath}: must be absolute`);
     const existing = devices.findIndex((x) => x.path === dev.path);
     if (existing >= 0) devices.splice(existing, 1);
     devices.push(dev);
     if (!privileged) rules.push(rule);
   });
 
-  const resources: LinuxResources = { devices: rules, ...(res ? criLinuxResources(res) : {}) };
+  const resources: LinuxResources = { devices: rules, ...(res ? linuxResources(res) : {}) };
 
   let oomScoreAdj: number | undefined;
-  if (res && res.oom_score_adj !== '') {
-    oomScoreAdj = int(res.oom_score_adj, 'config.linux.resources.oom_score_adj');
-    if (oomScoreAdj < -1000 || oomScoreAdj > 1000) throw new BerthError('INVALID_ARGUMENT', `config.linux.resources.oom_score_adj: ${oomScoreAdj} is out of range -1000..1000`);
+  if (res && res.oomScoreAdj !== undefined) {
+    oomScoreAdj = res.oomScoreAdj;
+    if (!Number.isSafeInteger(oomScoreAdj) || oomScoreAdj < -1000 || oomScoreAdj > 1000) throw new BerthError('INVALID_ARGUMENT', `${names.oomScoreAdj}: ${oomScoreAdj} is out of range -1000..1000`);
     if (input.minOomScoreAdj !== null && oomScoreAdj < input.minOomScoreAdj) oomScoreAdj = input.minOomScoreAdj;
   }
 
@@ -355,28 +334,28 @@ export function buildSpec(input: BuildSpecInput): Spec {
   if (pod.netns !== null) namespaces.push({ type: 'network', path: pod.netns });
   if (pod.ipcns !== null) namespaces.push({ type: 'ipc', path: pod.ipcns });
   if (pod.utsns !== null) namespaces.push({ type: 'uts', path: pod.utsns });
-  const pidMode = sc?.namespace_options?.pid ?? 'CONTAINER';
+  const pidMode = sc?.namespaceOptions?.pid ?? 'CONTAINER';
   if (pidMode === 'POD') {
-    if (!pod.pause) throw new BerthError('FAILED_PRECONDITION', 'config.linux.security_context.namespace_options.pid: POD, but the pod sandbox has no shared PID namespace');
+    if (!pod.pause) throw new BerthError('FAILED_PRECONDITION', `${names.pid}: POD, but the pod sandbox has no shared PID namespace`);
     namespaces.push({ type: 'pid', path: pod.pause.pidnsPath });
   } else if (pidMode === 'TARGET') {
-    if (!input.targetPidNs) throw new BerthError('NOT_FOUND', 'config.linux.security_context.namespace_options.target_id: no such running container');
+    if (!input.targetPidNs) throw new BerthError('NOT_FOUND', `${names.targetId}: no such running container`);
     namespaces.push({ type: 'pid', path: input.targetPidNs });
   } else if (pidMode !== 'NODE') namespaces.push({ type: 'pid' });
 
   let maskedPaths: string[] = [];
   let readonlyPaths: string[] = [];
   if (!privileged) {
-    maskedPaths = sc && sc.masked_paths.length > 0 ? [...sc.masked_paths] : [...DEFAULT_MASKED_PATHS];
-    readonlyPaths = sc && sc.readonly_paths.length > 0 ? [...sc.readonly_paths] : [...DEFAULT_READONLY_PATHS];
+    maskedPaths = sc?.maskedPaths !== undefined ? [...sc.maskedPaths] : [...DEFAULT_MASKED_PATHS];
+    readonlyPaths = sc?.readonlyPaths !== undefined ? [...sc.readonlyPaths] : [...DEFAULT_READONLY_PATHS];
   }
 
-  const seccomp = seccompFor(sc, caps);
-  const apparmor = apparmorFor(sc, input.apparmorAvailable ?? apparmorAvailable());
+  const seccomp = seccompFor(sc, caps, names);
+  const apparmor = apparmorFor(sc, input.apparmorAvailable ?? apparmorAvailable(), names);
   const annotations: Record<string, string> = {
     ...(c.annotations ?? {}),
     'io.kubernetes.cri.container-type': 'container',
-    'io.kubernetes.cri.container-name': c.metadata?.name ?? '',
+    'io.kubernetes.cri.container-name': c.name,
     'io.kubernetes.cri.sandbox-id': pod.id,
     'io.kubernetes.cri.sandbox-name': pod.metadata.name,
     'io.kubernetes.cri.sandbox-namespace': pod.metadata.namespace,
@@ -386,13 +365,13 @@ export function buildSpec(input: BuildSpecInput): Spec {
   const spec: Spec = {
     ociVersion: OCI_VERSION,
     process: {
-      terminal: c.tty,
+      terminal: c.tty === true,
       user: { uid: user.uid, gid: user.gid, ...(groups.size > 0 ? { additionalGids: [...groups] } : {}) },
       args: image.process.args,
       env: image.process.env,
       cwd: image.process.cwd,
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
-      noNewPrivileges: sc?.no_new_privs === true,
+      noNewPrivileges: sc?.noNewPrivs === true,
       ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
       ...(apparmor !== undefined ? { apparmorProfile: apparmor } : {}),
     },

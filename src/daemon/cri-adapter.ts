@@ -47,7 +47,7 @@ function podSandbox(v: PodView): cri.PodSandbox {
   return { id: r.id, metadata: podMetadata(v), state: v.state, created_at: r.createdAt, labels: r.labels, annotations: r.annotations, runtime_handler: r.runtimeHandler };
 }
 
-function podStatus(v: PodView): cri.PodSandboxStatus {
+export function podStatus(v: PodView): cri.PodSandboxStatus {
   const r = v.record;
   const [ip, ...more] = v.state === 'SANDBOX_READY' ? r.ips : [];
   return {
@@ -79,6 +79,10 @@ export function criRuntimeService(o: RuntimeAdapterOptions): Partial<RuntimeServ
       verboseInfo: o.verboseInfo,
     }),
     RunPodSandbox: async (req) => ({ pod_sandbox_id: await pods.run(runPodRequest(req)) }),
+    UpdateRuntimeConfig: async (req) => {
+      await pods.updatePodCidr(req.runtime_config?.network_config?.pod_cidr ?? '', 'runtime_config.network_config.pod_cidr');
+      return {};
+    },
     StopPodSandbox: async (req) => {
       await pods.stop(req.pod_sandbox_id);
       return {};

@@ -29,6 +29,8 @@ import { filterPods, type PodFilter } from './filters';
 import type { Logger } from './log';
 import { PodStore, type NamespaceMode, type PodDns, type PodMetadata, type PodRecord } from './pod-store';
 import { applySysctls, checkSysctls } from './sysctl';
+import { cidrFault } from '../pod/cni/config';
+import { RuntimeEvents } from './events';
 
 export type PodState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
 
@@ -47,7 +49,13 @@ export interface RunPodRequest {
 }
 
 /** The network part of what a pod manager needs from CNI (CniManager fits; tests may fake it). */
-export type PodNetworking = Pick<CniManager, 'setUpPod' | 'tearDownPod' | 'status' | 'cachedPodIds'>;
+export type PodNetworking = Pick<CniManager, 'setUpPod' | 'tearDownPod' | 'status' | 'cachedPodIds'> & Partial<Pick<CniManager, 'setPodCidrs'>>;
+
+/** What UpdateRuntimeConfig set, persisted as <root>/runtime-config.json. */
+interface PersistedRuntimeConfig {
+  version: 1;
+  podCidr: string;
+}
 
 export interface PodManagerOptions {
   /** Persistent root: pods/<id>/ lives here. */
@@ -64,6 +72,8 @@ export interface PodManagerOptions {
    * RemovePodSandbox removes them before the metadata goes. Default: pods have no containers.
    */
   containers?: PodContainerHooks;
+  /** Where lifecycle events go (share one with the ContainerManager); default a new one (`events`). */
+  events?: RuntimeEvents;
   /** Host files copied when the pod has no DNS config / uses the host network. */
   hostResolvConf?: string;
   hostHosts?: string;
@@ -125,9 +135,12 @@ export class PodManager {
   private readonly names = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly nsRoot: string;
+  /** Lifecycle events of the pods themselves (containerId = pod id; events.ts). */
+  readonly events: RuntimeEvents;
 
   constructor(opts: PodManagerOptions) {
     this.opts = opts;
+    this.events = opts.events ?? new RuntimeEvents();
     this.store = new PodStore(opts.root);
     this.nsRoot = path.join(opts.runRoot, 'pods');
   }
@@ -150,6 +163,7 @@ export class PodManager {
    */
   async recover(): Promise<void> {
     const log = this.opts.log;
+    this.loadRuntimeConfig();
     for (const rec of this.store.loadAll((id, why) => log.warn('pod metadata unreadable; removing the pod', { pod: id, why }))) {
       if (rec.phase === 'creating') {
         log.warn('undoing a pod whose creation did not finish', { pod: rec.id });
@@ -300,6 +314,8 @@ export class PodManager {
       }
       this.pods.set(id, rec);
       log.info('pod sandbox running', { pod: id, name: `${metadata.namespace}/${metadata.name}`, ip: rec.ips[0] ?? '', ms: Date.now() - t0 });
+      this.events.emit('CONTAINER_CREATED_EVENT', id, id, true);
+      this.events.emit('CONTAINER_STARTED_EVENT', id, id, true);
       return id;
     });
   }
@@ -348,6 +364,7 @@ export class PodManager {
       rec.phase = 'stopped';
       await this.store.save(rec);
       this.opts.log.info('pod sandbox stopped', { pod: rec.id });
+      this.events.emit('CONTAINER_STOPPED_EVENT', rec.id, rec.id, true);
     });
   }
 
@@ -365,6 +382,7 @@ export class PodManager {
       this.pods.delete(rec.id);
       if (this.names.get(nameKey(rec.metadata)) === rec.id) this.names.delete(nameKey(rec.metadata));
       this.opts.log.info('pod sandbox removed', { pod: rec.id });
+      this.events.emit('CONTAINER_DELETED_EVENT', rec.id, rec.id, true);
     });
   }
 
@@ -390,6 +408,61 @@ export class PodManager {
 
   networkStatus(): Promise<NetworkStatus> {
     return this.opts.cni.status();
+  }
+
+  private podCidrValue = '';
+
+  /** The pod CIDR(s) in effect ('' = none given): comma-separated, as UpdateRuntimeConfig gives them. */
+  get podCidr(): string {
+    return this.podCidrValue;
+  }
+
+  private get runtimeConfigFile(): string {
+    return path.join(this.opts.root, 'runtime-config.json');
+  }
+
+  private applyPodCidr(value: string): boolean {
+    const cidrs = value.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    return this.opts.cni.setPodCidrs?.(cidrs) ?? false;
+  }
+
+  /**
+   * UpdateRuntimeConfig's pod CIDR (comma-separated for dual stack; '' = leave as is): it becomes the
+   * range of the built-in default network for pods run afterwards (a network from the CNI config
+   * directory is left alone) and is kept across restarts. `where` names the field in errors.
+   */
+  async updatePodCidr(value: string, where = 'podCidr'): Promise<void> {
+    const v = value.trim();
+    if (v === '' || v === this.podCidrValue) return;
+    const cidrs = v.split(',').map((c) => c.trim());
+    for (const c of cidrs) {
+      const fault = cidrFault(c);
+      if (fault !== null) throw new BerthError('INVALID_ARGUMENT', `${where}: ${JSON.stringify(c)}: ${fault}`);
+    }
+    const normalized = cidrs.join(',');
+    const rec: PersistedRuntimeConfig = { version: 1, podCidr: normalized };
+    await writeFileAtomic(this.runtimeConfigFile, JSON.stringify(rec) + '\n', 0o644);
+    this.podCidrValue = normalized;
+    const applied = this.applyPodCidr(normalized);
+    this.opts.log.info('pod CIDR set', { podCidr: normalized, defaultNetwork: applied ? 'uses it' : 'not in use' });
+  }
+
+  private loadRuntimeConfig(): void {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.runtimeConfigFile, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return;
+      throw err;
+    }
+    try {
+      const rec = JSON.parse(text) as Partial<PersistedRuntimeConfig>;
+      if (typeof rec.podCidr !== 'string' || rec.podCidr === '') return;
+      this.applyPodCidr(rec.podCidr);
+      this.podCidrValue = rec.podCidr;
+    } catch (err) {
+      this.opts.log.warn('runtime config unreadable; ignoring it', { file: this.runtimeConfigFile, err: (err as Error).message });
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-/** CRI ContainerConfig -> OCI spec (src/daemon/containers-spec.ts) and the user override, no root. */
+/** CRI ContainerConfig -> ContainerRequest (the CRI edge) -> OCI spec (src/daemon/containers-spec.ts), and the user override, no root. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -6,7 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as cri from '../../src/cri/generated';
 import { imageRuntimeConfig } from '../../src/image/config';
-import { ALL_CAPS, DEFAULT_CRI_CAPS, currentCapabilities, buildSpec, criCapabilities, securityProfile, type BuildSpecInput } from '../../src/daemon/containers-spec';
+import { ALL_CAPS, DEFAULT_CRI_CAPS, currentCapabilities, buildSpec, containerCapabilities, type BuildSpecInput } from '../../src/daemon/containers-spec';
+import { criContainerRequest, securityProfile } from '../../src/daemon/cri-container-request';
+import { CRI_FIELD_NAMES, type ContainerRequest } from '../../src/daemon/container-request';
 import { userOverride } from '../../src/daemon/containers';
 import type { PodRecord } from '../../src/daemon/pod-store';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../src/runtime/spec/default';
@@ -95,7 +97,9 @@ function input(dir: string, c: cri.ContainerConfig__Output, over: Partial<BuildS
     { ...(c.command.length ? { entrypoint: c.command } : {}), ...(c.args.length ? { cmd: c.args } : {}), env: c.envs.map((e) => `${e.key}=${e.value}`) },
     { passwd: 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n', group: 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n' },
   );
-  return { id: 'b'.repeat(64), config: c, pod: pod(dir), image, rootfs: '/r', cgroupsPath: '/berth/x', minOomScoreAdj: null, apparmorAvailable: false, ...over };
+  const request: ContainerRequest | null = criContainerRequest(c);
+  assert.ok(request);
+  return { id: 'b'.repeat(64), request, names: CRI_FIELD_NAMES, pod: pod(dir), image, rootfs: '/r', cgroupsPath: '/berth/x', minOomScoreAdj: null, apparmorAvailable: false, ...over };
 }
 
 function tmp(t: { after(fn: () => void): void }): string {
@@ -105,34 +109,37 @@ function tmp(t: { after(fn: () => void): void }): string {
 }
 
 test('capabilities: defaults, add/drop, ALL, privileged, unknown names', () => {
-  assert.deepEqual(new Set(criCapabilities([], [], false)), new Set(DEFAULT_CRI_CAPS));
-  const c = criCapabilities(['SYS_ADMIN'], ['NET_RAW', 'CAP_KILL'], false);
+  assert.deepEqual(new Set(containerCapabilities([], [], false)), new Set(DEFAULT_CRI_CAPS));
+  const c = containerCapabilities(['SYS_ADMIN'], ['NET_RAW', 'CAP_KILL'], false);
   assert.ok(c.includes('CAP_SYS_ADMIN') && !c.includes('CAP_NET_RAW') && !c.includes('CAP_KILL'));
-  assert.deepEqual(criCapabilities(['CAP_CHOWN'], ['ALL'], false), ['CAP_CHOWN'], 'drop ALL, then add (the usual pod security pattern)');
-  assert.deepEqual(criCapabilities([], ['ALL'], false), []);
-  assert.deepEqual(criCapabilities(['ALL'], [], false), currentCapabilities());
-  assert.deepEqual(criCapabilities([], ['ALL'], true), currentCapabilities());
+  assert.deepEqual(containerCapabilities(['CAP_CHOWN'], ['ALL'], false), ['CAP_CHOWN'], 'drop ALL, then add (the usual pod security pattern)');
+  assert.deepEqual(containerCapabilities([], ['ALL'], false), []);
+  assert.deepEqual(containerCapabilities(['ALL'], [], false), currentCapabilities());
+  assert.deepEqual(containerCapabilities([], ['ALL'], true), currentCapabilities());
   assert.deepEqual(currentCapabilities('CapBnd:\t0000000000000005\n'), ['CAP_CHOWN', 'CAP_DAC_READ_SEARCH']);
   assert.equal(currentCapabilities('CapBnd:\t000001ffffffffff\n').length, ALL_CAPS.length);
-  assert.throws(() => criCapabilities(['CAP_NOPE'], [], false), (e: unknown) => e instanceof BerthError && e.code === 'INVALID_ARGUMENT' && /CAP_NOPE/.test(e.message));
+  assert.throws(() => containerCapabilities(['CAP_NOPE'], [], false), (e: unknown) => e instanceof BerthError && e.code === 'INVALID_ARGUMENT' && /CAP_NOPE/.test(e.message));
+  assert.throws(() => containerCapabilities(['CAP_NOPE'], [], false, CRI_FIELD_NAMES), (e: unknown) => e instanceof Error && e.message === 'config.linux.security_context.capabilities.add_capabilities: unknown capability "CAP_NOPE"');
 });
 
 test('security profiles: typed field wins, legacy strings', () => {
-  assert.equal(securityProfile(null, '').kind, 'none');
-  assert.equal(securityProfile(null, 'unconfined').kind, 'none');
-  assert.equal(securityProfile(null, 'runtime/default').kind, 'runtime-default');
-  assert.deepEqual(securityProfile(null, 'localhost/my'), { kind: 'localhost', ref: 'my' });
-  assert.equal(securityProfile({ profile_type: 'RuntimeDefault', localhost_ref: '' }, 'unconfined').kind, 'runtime-default');
-  assert.equal(securityProfile({ profile_type: 'Unconfined', localhost_ref: '' }, '').kind, 'none');
+  assert.equal(securityProfile(null, ''), undefined);
+  assert.equal(securityProfile(null, 'unconfined')?.kind, 'unconfined');
+  assert.equal(securityProfile(null, 'runtime/default')?.kind, 'runtime-default');
+  assert.deepEqual(securityProfile(null, 'localhost/my'), { kind: 'localhost', localhostRef: 'my' });
+  assert.equal(securityProfile({ profile_type: 'RuntimeDefault', localhost_ref: '' }, 'unconfined')?.kind, 'runtime-default');
+  assert.equal(securityProfile({ profile_type: 'Unconfined', localhost_ref: '' }, '')?.kind, 'unconfined');
   assert.throws(() => securityProfile(null, 'bogus'), /unsupported/);
 });
 
 test('user override from run_as_username / run_as_user / run_as_group', () => {
+  const plain = (sc: cri.LinuxContainerSecurityContext__Output) => criContainerRequest(config({ linux: { resources: null, security_context: sc } }))?.linux?.securityContext ?? null;
   assert.equal(userOverride(null), undefined);
-  assert.equal(userOverride(secCtx({ run_as_user: { value: '1000' } })), '1000');
-  assert.equal(userOverride(secCtx({ run_as_user: { value: '0' }, run_as_group: { value: '5' } })), '0:5');
-  assert.equal(userOverride(secCtx({ run_as_username: 'app' })), 'app');
-  assert.throws(() => userOverride(secCtx({ run_as_group: { value: '5' } })), /run_as_group/);
+  assert.equal(userOverride(plain(secCtx({ run_as_user: { value: '1000' } }))), '1000');
+  assert.equal(userOverride(plain(secCtx({ run_as_user: { value: '0' }, run_as_group: { value: '5' } }))), '0:5');
+  assert.equal(userOverride(plain(secCtx({ run_as_username: 'app' }))), 'app');
+  assert.throws(() => userOverride(plain(secCtx({ run_as_group: { value: '5' } })), CRI_FIELD_NAMES), (e: unknown) => e instanceof Error && e.message === 'config.linux.security_context.run_as_group: needs run_as_user or run_as_username');
+  assert.throws(() => userOverride({ runAsGroup: 5 }), (e: unknown) => e instanceof Error && e.message === 'linux.securityContext.runAsGroup: needs runAsUser or runAsUsername');
 });
 
 test('spec: args/env merge, namespaces from the pod, /etc files, defaults', (t) => {

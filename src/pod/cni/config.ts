@@ -4,6 +4,8 @@
  * network for when the directory holds none.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { isErrno } from '../../runtime/errors';
 import { CniConfigError } from './errors';
@@ -55,6 +57,77 @@ export function defaultNetworkConfig(opts: DefaultNetworkOptions = {}): NetworkC
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
     ],
   };
+}
+
+/** Why `cidr` is not a network address with a prefix length (IPv4 or IPv6), or null when it is. */
+export function cidrFault(cidr: string): string | null {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  if (!m) return 'not of the form ADDRESS/PREFIX';
+  const addr = m[1]!;
+  const prefix = Number(m[2]);
+  const family = net.isIP(addr);
+  if (family === 0) return `${JSON.stringify(addr)} is not an IP address`;
+  const bits = family === 4 ? 32 : 128;
+  if (prefix > bits) return `prefix length ${prefix} is more than ${bits}`;
+  const value = family === 4 ? ipv4Value(addr) : ipv6Value(addr);
+  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
+  if ((value & hostMask) !== 0n) return 'host bits are set (give the network address)';
+  return null;
+}
+
+function ipv4Value(a: string): bigint {
+  return a.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+}
+
+function ipv6Value(a: string): bigint {
+  let text = a;
+  // a trailing dotted IPv4 part
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const v = ipv4Value(v4[1]!);
+    text = text.slice(0, -v4[1]!.length) + `${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/**
+ * The bridge for pods of a pod CIDR: `bridge` (cut to 8 characters) + '-' + 6 hex digits of the
+ * CIDRs' hash. The bridge plugin refuses to give a bridge a second IPv4 gateway address, so pods of a
+ * new range get a bridge of their own while pods of the old range keep theirs (and their gateway).
+ */
+export function podCidrBridge(bridge: string, cidrs: readonly string[]): string {
+  return `${bridge.slice(0, 8)}-${createHash('sha256').update(cidrs.join(',')).digest('hex').slice(0, 6)}`;
+}
+
+/**
+ * `netConf` with its host-local IPAM ranges replaced by one range per CIDR (a pod CIDR from
+ * UpdateRuntimeConfig; one per address family for dual stack), a default route for each family and,
+ * when the ranges differ from the configured ones, a bridge of their own (podCidrBridge); null when no
+ * plugin of it uses host-local. The CIDRs must be valid (cidrFault).
+ */
+export function withPodCidrs(netConf: NetworkConfigList, cidrs: readonly string[]): NetworkConfigList | null {
+  const copy = JSON.parse(JSON.stringify(netConf)) as NetworkConfigList;
+  for (const plugin of copy.plugins) {
+    const ipam = plugin.ipam;
+    if (!isObject(ipam) || ipam.type !== 'host-local') continue;
+    const before = JSON.stringify(ipam.ranges ?? [[{ subnet: ipam.subnet }]]);
+    const after = JSON.stringify(cidrs.map((c) => [{ subnet: c }]));
+    if (plugin.type === 'bridge' && before !== after) plugin.bridge = podCidrBridge(typeof plugin.bridge === 'string' ? plugin.bridge : 'cni0', cidrs);
+    ipam.ranges = cidrs.map((c) => [{ subnet: c }]);
+    delete ipam.subnet;
+    delete ipam.rangeStart;
+    delete ipam.rangeEnd;
+    delete ipam.gateway;
+    const v6 = cidrs.some((c) => c.includes(':'));
+    const v4 = cidrs.some((c) => !c.includes(':'));
+    ipam.routes = [...(v4 ? [{ dst: '0.0.0.0/0' }] : []), ...(v6 ? [{ dst: '::/0' }] : [])];
+    return copy;
+  }
+  return null;
 }
 
 /** The network that brings up "lo" in a pod (run before the pod's network, as containerd does). */

@@ -8,7 +8,7 @@ import { BerthError } from '../../runtime/errors';
 import { runChecked } from '../run';
 import { addNetwork, checkNetwork, delNetwork, pluginVersions, requiredPluginTypes, requirePlugin, statusNetwork, type ExecOptions } from './attach';
 import { DEFAULT_CACHE_DIR, ResultCache, checkContainerId, checkIfName, type CachedAttachment } from './cache';
-import { DEFAULT_BIN_DIRS, DEFAULT_CONF_DIR, defaultNetworkConfig, loadNetwork, loopbackNetworkConfig } from './config';
+import { DEFAULT_BIN_DIRS, DEFAULT_CONF_DIR, cidrFault, defaultNetworkConfig, loadNetwork, loopbackNetworkConfig, withPodCidrs } from './config';
 import { CniConfigError } from './errors';
 import { findPlugin } from './invoke';
 import { asResult, podIP, type PodIPs } from './result';
@@ -124,7 +124,9 @@ export class CniManager {
   readonly binDirs: string[];
   readonly ifName: string;
   readonly cache: ResultCache;
-  private readonly fallback: NetworkConfigList | null;
+  private fallback: NetworkConfigList | null;
+  /** The built-in network as configured, before any pod CIDR. */
+  private readonly baseFallback: NetworkConfigList | null;
   private readonly loopback: boolean;
   private readonly exec: ExecOptions;
   /** Operations on one pod run one at a time (SPEC.md: no parallel operations for a container). */
@@ -137,6 +139,7 @@ export class CniManager {
     checkIfName(this.ifName);
     this.cache = new ResultCache(opts.cacheDir ?? DEFAULT_CACHE_DIR);
     this.fallback = opts.defaultNetwork === undefined ? defaultNetworkConfig() : opts.defaultNetwork;
+    this.baseFallback = this.fallback;
     this.loopback = opts.loopback !== false;
     this.exec = { binDirs: this.binDirs, timeoutMs: opts.timeoutMs };
   }
@@ -151,6 +154,28 @@ export class CniManager {
     } finally {
       if (this.locks.get(podId) === tail) this.locks.delete(podId);
     }
+  }
+
+  /**
+   * Pod CIDRs (UpdateRuntimeConfig's pod_cidr, comma-separated for dual stack) become the host-local
+   * ranges of the built-in default network, for pods set up afterwards; [] restores the configured
+   * ranges. A network from the config directory is never changed. Returns whether the built-in network
+   * took them (false: none, or one without host-local). Throws BerthError INVALID_ARGUMENT for a bad CIDR.
+   */
+  setPodCidrs(cidrs: readonly string[]): boolean {
+    for (const c of cidrs) {
+      const fault = cidrFault(c);
+      if (fault !== null) throw new BerthError('INVALID_ARGUMENT', `pod CIDR ${JSON.stringify(c)}: ${fault}`);
+    }
+    if (this.baseFallback === null) return false;
+    if (cidrs.length === 0) {
+      this.fallback = this.baseFallback;
+      return true;
+    }
+    const next = withPodCidrs(this.baseFallback, cidrs);
+    if (next === null) return false;
+    this.fallback = next;
+    return true;
   }
 
   /** The network now in effect (re-read on every call, so a new config file takes effect). */
