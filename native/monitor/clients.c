@@ -91,6 +91,8 @@ static void stdin_watch(bool want_out)
 	}
 }
 
+static int stdin_flush(void);
+
 static void stdin_do_close(void)
 {
 	pend_len = 0;
@@ -103,10 +105,39 @@ static void stdin_do_close(void)
 	set_inputs_paused(false);
 }
 
+/* --terminal with --stdin: input that comes before the pty master is queued (at most 1 MiB) */
+static bool stdin_awaiting_pty;
+/* --terminal: the last RESIZE that came before the pty master, applied when it arrives */
+static struct winsize saved_ws;
+static bool have_saved_ws;
+
+void stdin_await_pty(void)
+{
+	stdin_awaiting_pty = true;
+	stdin_is_pty = true;
+}
+
+void pty_arrived(int fd)
+{
+	if (have_saved_ws)
+		ioctl(fd, TIOCSWINSZ, &saved_ws);
+	have_saved_ws = false;
+}
+
 void stdin_set(int fd, bool is_pty)
 {
 	stdin_fd = fd;
 	stdin_is_pty = is_pty;
+	stdin_awaiting_pty = false;
+	if (fd < 0 || pend_len == 0)
+		return;
+	int r = stdin_flush(); /* what was queued while the pty was awaited */
+	if (r < 0) {
+		stdin_do_close();
+	} else if (r == 0) {
+		stdin_watch(true);
+		set_inputs_paused(true);
+	}
 }
 
 static void stdin_request_close(void)
@@ -138,8 +169,10 @@ static int stdin_flush(void)
 
 static void stdin_write(const uint8_t *data, size_t n)
 {
-	if (stdin_fd < 0 || stdin_close_req || n == 0)
+	if ((stdin_fd < 0 && !stdin_awaiting_pty) || stdin_close_req || n == 0)
 		return;
+	if (stdin_fd < 0 && pend_len + n > FRAME_DATA_MAX)
+		return; /* no pty yet and already 1 MiB queued */
 	if (pend_len + n > pend_cap) {
 		size_t cap = pend_len + n;
 		char *p = realloc(pend, cap);
@@ -151,7 +184,7 @@ static void stdin_write(const uint8_t *data, size_t n)
 	bool was_empty = pend_len == 0;
 	memcpy(pend + pend_len, data, n);
 	pend_len += n;
-	if (!was_empty)
+	if (!was_empty || stdin_fd < 0)
 		return;
 	int r = stdin_flush();
 	if (r < 0) {
@@ -276,12 +309,17 @@ static void dispatch(struct client *c)
 {
 	switch (c->type) {
 	case F_RESIZE:
-		if (c->body_len == 4 && monitor_pty_fd() >= 0) {
+		if (c->body_len == 4) {
 			struct winsize ws = {
 				.ws_row = (unsigned short)(c->body[0] | c->body[1] << 8),
 				.ws_col = (unsigned short)(c->body[2] | c->body[3] << 8),
 			};
-			ioctl(monitor_pty_fd(), TIOCSWINSZ, &ws);
+			if (monitor_pty_fd() >= 0) {
+				ioctl(monitor_pty_fd(), TIOCSWINSZ, &ws);
+			} else {
+				saved_ws = ws;
+				have_saved_ws = true;
+			}
 		}
 		break;
 	case F_CLOSE_STDIN:

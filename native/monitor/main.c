@@ -165,6 +165,12 @@ static void parse_args(int argc, char **argv)
 				usage("too many", a);
 			g_opt.pass_fds[g_opt.n_pass_fds++] = (int)num(a, VAL(), 3, INT_MAX);
 		}
+		else if (!strcmp(a, "--exit-command")) g_opt.exit_command = VAL();
+		else if (!strcmp(a, "--exit-command-arg")) {
+			if (g_opt.n_exit_command_args == MAX_EXIT_CMD_ARGS)
+				usage("too many", a);
+			g_opt.exit_command_args[1 + g_opt.n_exit_command_args++] = VAL();
+		}
 		else usage("unknown option", a);
 #undef VAL
 	}
@@ -179,6 +185,12 @@ static void parse_args(int argc, char **argv)
 		usage("--terminal and --console-socket go together", NULL);
 	if (g_opt.stdin_once && !g_opt.use_stdin)
 		usage("--stdin-once needs --stdin", NULL);
+	if (g_opt.n_exit_command_args > 0 && !g_opt.exit_command)
+		usage("--exit-command-arg needs --exit-command", NULL);
+	if (g_opt.exit_command && g_opt.exit_command[0] != '/')
+		usage("--exit-command must be an absolute path", g_opt.exit_command);
+	g_opt.exit_command_args[0] = g_opt.exit_command;
+	g_opt.exit_command_args[1 + g_opt.n_exit_command_args] = NULL;
 	for (int k = 0; k < g_opt.n_pass_fds; k++) {
 		if (g_opt.pass_fds[k] == g_opt.sync_fd)
 			usage("--pass-fd names the sync fd", NULL);
@@ -310,13 +322,60 @@ static void write_exit(pid_t pid, int status, const struct timespec *at, bool fa
 	}
 }
 
+/* --exit-command: started once the exit file is written and the clients are told; detached (own
+ * session, not our child once we exit), stdio on /dev/null, default signal mask, no other fds. */
+static void run_exit_command(void)
+{
+	if (!g_opt.exit_command)
+		return;
+	pid_t a = fork();
+	if (a < 0) {
+		mlog("exit command: fork: %s", strerror(errno));
+		return;
+	}
+	if (a == 0) {
+		setsid();
+		pid_t b = fork();
+		if (b != 0)
+			_exit(b < 0 ? 1 : 0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0)
+			_exit(127);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close_range(3, ~0U, 0);
+		execv(g_opt.exit_command, (char *const *)g_opt.exit_command_args);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(a, &st, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void on_console(void);
+
 static __attribute__((noreturn)) void container_exited(int status, const struct timespec *at)
 {
 	char js[512];
+	/* a short-lived process may exit before its pty master was taken from the console socket's
+	   backlog (the exit's SIGCHLD came first): take it now, so that its output is drained too */
+	if (console_l >= 0 && pty_fd < 0) {
+		struct pollfd cp = { .fd = console_l, .events = POLLIN };
+		if (poll(&cp, 1, 0) == 1)
+			on_console();
+	}
+	if (attach_l >= 0) /* clients that connected before the exit get its output and EXIT */
+		clients_accept(attach_l, true);
 	drain_all();
 	write_exit(container_pid, status, at, false, js, sizeof(js));
 	unlink_sockets();
 	clients_finish(js);
+	run_exit_command();
 	exit(0);
 }
 
@@ -520,6 +579,7 @@ static void on_console(void)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pty_fd = fd;
 	ep_add(pty_fd, EPOLLIN, EV_TAG(EV_PTY, 0));
+	pty_arrived(pty_fd);
 	if (g_opt.use_stdin)
 		stdin_set(pty_fd, true);
 	close_fd(&console_l);
@@ -585,6 +645,8 @@ int main(int argc, char **argv)
 	}
 	if (g_opt.terminal && (console_l = unix_listen(g_opt.console_socket)) < 0)
 		fatal("console socket %s: %s", g_opt.console_socket, strerror(errno));
+	if (g_opt.terminal && g_opt.use_stdin)
+		stdin_await_pty();
 	if (g_opt.attach_socket && (attach_l = unix_listen(g_opt.attach_socket)) < 0)
 		fatal("attach socket %s: %s", g_opt.attach_socket, strerror(errno));
 	if (g_opt.ctl_socket && (ctl_l = unix_listen(g_opt.ctl_socket)) < 0)
@@ -630,6 +692,10 @@ int main(int argc, char **argv)
 				continue;
 			fatal("epoll_wait: %s", strerror(errno));
 		}
+		/* new attach clients first: one that connected before output was produced gets all of it */
+		for (int k = 0; k < n; k++)
+			if ((uint32_t)(evs[k].data.u64 >> 32) == EV_ATTACH_LISTEN && attach_l >= 0)
+				clients_accept(attach_l, true);
 		for (int k = 0; k < n; k++) {
 			uint32_t kind = (uint32_t)(evs[k].data.u64 >> 32), idx = (uint32_t)evs[k].data.u64;
 			uint32_t e = evs[k].events;

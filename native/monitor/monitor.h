@@ -15,6 +15,7 @@
 #define CLIENT_OUT_HIGH (256 * 1024) /* a client's queue past this: output reading pauses */
 #define CLIENT_STALL_MS 5000         /* a paused client making no progress this long: dropped */
 #define FRAME_DATA_MAX (1024 * 1024)
+#define MAX_EXIT_CMD_ARGS 32
 
 enum stream { STREAM_STDOUT = 1, STREAM_STDERR = 2 };
 
@@ -45,6 +46,9 @@ struct opts {
 	const char *console_socket;
 	int pass_fds[MAX_PASS_FDS];
 	int n_pass_fds;
+	const char *exit_command; /* run detached after the container exited (restart policies) */
+	const char *exit_command_args[MAX_EXIT_CMD_ARGS + 2]; /* argv: [0] = exit_command, NULL-terminated */
+	int n_exit_command_args;
 	char **cmd;
 };
 extern struct opts g_opt;
@@ -76,6 +80,8 @@ void client_event(int idx, uint32_t events);
 void clients_broadcast(uint8_t type, const char *data, size_t n);
 void clients_finish(const char *exit_json_text);
 void stdin_set(int fd, bool is_pty); /* the fd input goes to; -1 for none */
+void stdin_await_pty(void); /* queue input until stdin_set gives the pty master */
+void pty_arrived(int fd); /* apply a RESIZE that came before the pty master */
 void stdin_event(uint32_t events);
 int attach_client_count(void);
 bool clients_backlogged(void);        /* some client's queue is past CLIENT_OUT_HIGH */

@@ -4,8 +4,14 @@
  */
 import type * as cri from '../cri/generated';
 import type { RuntimeServiceImpl } from '../cri/service';
+import type { StreamingServer } from '../cri/streaming/types';
+import { BerthError } from '../runtime/errors';
+import type { PodManager } from './pods';
 import type { ContainerManager, ContainerState, ContainerStatsView, ContainerView, PodStatsView } from './containers';
 import type { CpuFigures, InterfaceCounters, MemoryFigures } from './container-stats';
+import { CRI_FIELD_NAMES } from './container-request';
+import { criContainerRequest, criContainerResources, criPropagation } from './cri-container-request';
+import { containerEventsRpc } from './cri-events';
 
 export type ContainerRpcs = Pick<
   RuntimeServiceImpl,
@@ -23,7 +29,7 @@ export type ContainerRpcs = Pick<
   | 'PodSandboxStats'
   | 'ListPodSandboxStats'
   | 'RuntimeConfig'
-  | 'UpdateRuntimeConfig'
+  | 'GetContainerEvents'
 >;
 
 function u64(n: number): cri.UInt64Value {
@@ -85,7 +91,7 @@ function criMount(m: ContainerView['meta']['mounts'][number]): cri.Mount {
     container_path: m.containerPath,
     host_path: m.hostPath,
     readonly: m.readonly,
-    propagation: m.propagation as cri.Mount['propagation'],
+    propagation: criPropagation(m.propagation),
   };
 }
 
@@ -130,7 +136,8 @@ export function criContainerStatus(v: ContainerView): cri.ContainerStatus {
 
 export function criContainerService(mgr: ContainerManager): ContainerRpcs {
   return {
-    CreateContainer: async (req) => ({ container_id: await mgr.create(req.pod_sandbox_id, req.config) }),
+    CreateContainer: async (req) => ({ container_id: await mgr.create(req.pod_sandbox_id, criContainerRequest(req.config), CRI_FIELD_NAMES) }),
+    GetContainerEvents: containerEventsRpc(mgr),
     StartContainer: async (req) => {
       await mgr.start(req.container_id);
       return {};
@@ -174,17 +181,12 @@ export function criContainerService(mgr: ContainerManager): ContainerRpcs {
       return { stats: list.map(criPodStats) };
     },
     RuntimeConfig: async () => ({ linux: { cgroup_driver: mgr.cgroupDriver === 'systemd' ? 'SYSTEMD' : 'CGROUPFS' } }),
-    UpdateRuntimeConfig: async (req) => {
-      const cidr = req.runtime_config?.network_config?.pod_cidr ?? '';
-      if (cidr !== '') mgr.podCidr = cidr;
-      return {};
-    },
     ReopenContainerLog: async (req) => {
       await mgr.reopenLog(req.container_id);
       return {};
     },
     UpdateContainerResources: async (req) => {
-      await mgr.updateResources(req.container_id, req.linux);
+      await mgr.updateResources(req.container_id, req.linux ? criContainerResources(req.linux) : null);
       return {};
     },
     ContainerStatus: async (req) => {
@@ -203,6 +205,53 @@ export function criContainerService(mgr: ContainerManager): ContainerRpcs {
         });
       }
       return { status: criContainerStatus(v), info };
+    },
+  };
+}
+
+// ---- streaming: Exec, Attach, PortForward (the work is done by container-stream.ts) ------------------
+
+export type StreamingRpcs = Pick<RuntimeServiceImpl, 'Exec' | 'Attach' | 'PortForward'>;
+
+/** kubelet's streaming-request rules: a container id, some stream, no stderr with a tty. */
+function checkStreams(what: string, r: { container_id: string; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): void {
+  if (r.container_id === '') throw new BerthError('INVALID_ARGUMENT', `${what}: container_id is required`);
+  if (r.tty && r.stderr) throw new BerthError('INVALID_ARGUMENT', `${what}: tty and stderr cannot both be true`);
+  if (!r.stdin && !r.stdout && !r.stderr) throw new BerthError('INVALID_ARGUMENT', `${what}: one of stdin, stdout, or stderr must be set`);
+}
+
+/** The container must exist (NOT_FOUND) and run (FAILED_PRECONDITION); returns its full id. */
+async function runningContainer(mgr: ContainerManager, id: string): Promise<string> {
+  const v = await mgr.status(id);
+  if (v.state !== 'CONTAINER_RUNNING') throw new BerthError('FAILED_PRECONDITION', `container ${v.meta.id} is not running (${v.state})`);
+  return v.meta.id;
+}
+
+/**
+ * Exec, Attach and PortForward: validated here, answered with single-use URLs of the streaming server
+ * (`server()` throws UNSUPPORTED-style errors when none runs).
+ */
+export function criStreamingService(mgr: ContainerManager, pods: PodManager, server: () => StreamingServer): StreamingRpcs {
+  return {
+    Exec: async (req) => {
+      checkStreams('exec', req);
+      if (req.cmd.length === 0 || req.cmd[0] === '') throw new BerthError('INVALID_ARGUMENT', 'exec: cmd is required');
+      const containerId = await runningContainer(mgr, req.container_id);
+      return { url: server().execUrl({ containerId, cmd: [...req.cmd], tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
+    },
+    Attach: async (req) => {
+      checkStreams('attach', req);
+      const containerId = await runningContainer(mgr, req.container_id);
+      return { url: server().attachUrl({ containerId, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
+    },
+    PortForward: async (req) => {
+      if (req.pod_sandbox_id === '') throw new BerthError('INVALID_ARGUMENT', 'port forward: pod_sandbox_id is required');
+      const pod = pods.require(req.pod_sandbox_id);
+      if (pods.stateOf(pod) !== 'SANDBOX_READY') throw new BerthError('FAILED_PRECONDITION', `pod sandbox ${pod.id} is not ready`);
+      for (const p of req.port) {
+        if (!Number.isInteger(p) || p < 1 || p > 65535) throw new BerthError('INVALID_ARGUMENT', `port forward: ${p} is not a TCP port`);
+      }
+      return { url: server().portForwardUrl({ podSandboxId: pod.id, ports: [...req.port] }) };
     },
   };
 }

@@ -1,6 +1,8 @@
 /**
- * CRI containers for berthd on berth's own runtime, in-process: each container gets a snapshot of
- * its image mounted as rootfs, an OCI spec built from the CRI config (containers-spec.ts), and is
+ * Containers in pods on berth's own runtime, in-process (berthd's CRI containers; any other front end,
+ * such as the daemonless `berth` CLI, may run its own manager over its own root/runRoot): each
+ * container gets a snapshot of its image mounted as rootfs, an OCI spec built from a plain
+ * ContainerRequest (container-request.ts, containers-spec.ts), and is
  * created by the lifecycle library under berth-monitor, which holds its stdio, writes the CRI log,
  * serves attach and records the exit. Metadata is persisted (container-store.ts) so a restarted
  * berthd finds every container; state is derived from the monitor's exit file and pid liveness.
@@ -12,9 +14,9 @@
  * runc-style CLI instead (container-oci.ts).
  */
 import * as fs from 'node:fs';
+import { processEnded, waitExitFile, waitGone } from '../monitor/wait';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type * as cri from '../cri/generated';
 import { unixNanos } from '../cri/int64';
 import { imageRuntimeConfigFromRootfs, type ImageConfig, type ProcessOverrides } from '../image/config';
 import { topChainId } from '../image/service';
@@ -28,7 +30,8 @@ import { isSameLiveProcess, readProcStat } from '../runtime/container/procstat';
 import type { Logger as RuntimeLogger } from '../runtime/container/logger';
 import type { RuntimeOptions } from '../runtime/container/options';
 import { BerthError } from '../runtime/errors';
-import { buildSpec, criLinuxResources } from './containers-spec';
+import { buildSpec, linuxResources } from './containers-spec';
+import { PLAIN_FIELD_NAMES, fieldLeaf, type ContainerRequest, type ContainerResources, type ContainerSecurityContext, type FieldNames } from './container-request';
 import { ociCreateCommand, ociDelete, ociHandlerRoot, ociKill, ociStart, ociUpdate, type OciHandler } from './container-oci';
 import { startMonitor } from '../monitor/start';
 import { execSync, ociExecSync, type ExecSyncResult } from './container-exec';
@@ -46,6 +49,7 @@ import { matchesIdPrefix, matchesLabels } from './filters';
 import type { ImageManager } from './images';
 import type { Logger } from './log';
 import type { PodManager, PodContainerHooks } from './pods';
+import { RuntimeEvents } from './events';
 
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 
@@ -102,14 +106,28 @@ export interface ContainerManagerOptions {
   handler?: (name: string) => { name?: string; type: string; binary?: string; root?: string } | undefined;
   /** berth-monitor / berth-init binaries (tests). */
   monitorPath?: string;
+  /** cgroupfs parent of containers whose pod names none (default '/berth'). */
+  defaultCgroupParent?: string;
+  /** Snapshot keys are `${snapshotPrefix}/${id}` (default 'berthd/container'). */
+  snapshotPrefix?: string;
+  /**
+   * A program the container's monitor runs after the container exited (native/MONITOR.md "Exit
+   * command"): the berth CLI's restart policies and --rm. berthd sets none.
+   */
+  monitorExitCommand?: (containerId: string) => { exitCommand: string; exitCommandArgs: string[] } | undefined;
+  /** Where lifecycle events go (share one with the PodManager); default a new one (`events`). */
+  events?: RuntimeEvents;
+  /**
+   * Notice exits as they happen (fs.watch on each container's run dir plus a poll every
+   * `exitPollMs`, default 1000), for CONTAINER_STOPPED_EVENT; default true. Timers never keep the
+   * process alive.
+   */
+  watchExits?: boolean;
+  exitPollMs?: number;
   initPath?: string;
 }
 
 const SIGKILL = 9;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function rfcToNanos(s: string): string {
   const n = parseRfc3339Nano(s);
@@ -124,8 +142,20 @@ export class ContainerManager implements PodContainerHooks {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly runDir: string;
   readonly runtime: RuntimeOptions;
+  /** Lifecycle events (events.ts). */
+  readonly events: RuntimeEvents;
+  /** Containers whose exit has been reported (or that had exited when loaded). */
+  private readonly exitNoticed = new Set<string>();
+  private readonly exitWatchers = new Map<string, fs.FSWatcher>();
+  private exitPoll: NodeJS.Timeout | null = null;
+  private closed = false;
   get cgroupDriver(): 'cgroupfs' | 'systemd' {
     return this.opts.cgroupDriver;
+  }
+
+  /** The pod manager the containers live in. */
+  podManager(): PodManager {
+    return this.opts.pods();
   }
 
   constructor(opts: ContainerManagerOptions) {
@@ -136,6 +166,72 @@ export class ContainerManager implements PodContainerHooks {
     const l = opts.log;
     const logger: RuntimeLogger = { debug: (m) => l.debug(m), info: (m) => l.info(m), warn: (m) => l.warn(m), error: (m) => l.error(m) };
     this.runtime = { root: path.join(opts.runRoot, 'oci'), logger, cgroupDriver: opts.cgroupDriver };
+    this.events = opts.events ?? new RuntimeEvents();
+  }
+
+  // ---- exits -------------------------------------------------------------------------------------
+
+  /** Stop watching for exits (timers and fs watchers); containers keep running. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.exitWatchers.values()) w.close();
+    this.exitWatchers.clear();
+    if (this.exitPoll !== null) clearInterval(this.exitPoll);
+    this.exitPoll = null;
+  }
+
+  /** Watch a created or running container for its exit (no-op when watching is off). */
+  private watchExit(m: ContainerMeta): void {
+    if (this.opts.watchExits === false || this.closed || this.exitNoticed.has(m.id) || this.exitWatchers.has(m.id)) return;
+    try {
+      const w = fs.watch(this.files(m.id).dir, { persistent: false }, (_event, name) => {
+        if (name === null || name === 'exit') void this.checkExit(m.id);
+      });
+      w.on('error', () => {
+        w.close();
+        this.exitWatchers.delete(m.id);
+      });
+      this.exitWatchers.set(m.id, w);
+    } catch {
+      // the poll below still notices
+    }
+    if (this.exitPoll === null) {
+      this.exitPoll = setInterval(() => {
+        for (const id of [...this.containers.keys()]) if (!this.exitNoticed.has(id)) void this.checkExit(id);
+      }, this.opts.exitPollMs ?? 1000);
+      this.exitPoll.unref();
+    }
+  }
+
+  private unwatchExit(id: string): void {
+    this.exitWatchers.get(id)?.close();
+    this.exitWatchers.delete(id);
+    if (this.exitWatchers.size === 0 && this.exitPoll !== null && ![...this.containers.keys()].some((c) => !this.exitNoticed.has(c))) {
+      clearInterval(this.exitPoll);
+      this.exitPoll = null;
+    }
+  }
+
+  /** Notice an exit (exit file, or the process gone): CONTAINER_STOPPED_EVENT once, for a started container. */
+  private async checkExit(id: string): Promise<void> {
+    const m = this.containers.get(id);
+    if (!m || this.exitNoticed.has(id) || m.phase === 'creating') return;
+    const exitFile = this.files(id).exit;
+    if (!fs.existsSync(exitFile)) {
+      if (this.alive(m)) return;
+      // gone without an exit record: the monitor may be writing it right now
+      await waitExitFile(exitFile, () => false, 500);
+      if (!fs.existsSync(exitFile) && this.alive(m)) return;
+    }
+    this.noticeExit(m);
+  }
+
+  private noticeExit(m: ContainerMeta): void {
+    if (this.exitNoticed.has(m.id) || this.containers.get(m.id) !== m) return;
+    this.exitNoticed.add(m.id);
+    this.unwatchExit(m.id);
+    // as containerd: a container never started has no task, so no stop to report
+    if (m.phase === 'started') this.events.emit('CONTAINER_STOPPED_EVENT', m.id, m.podId);
   }
 
   private files(id: string): { dir: string; exit: string; attach: string; ctl: string; console: string; pid: string; bundle: string; rootfs: string } {
@@ -167,6 +263,11 @@ export class ContainerManager implements PodContainerHooks {
   sockets(id: string): { attach: string; ctl: string } {
     const f = this.files(this.require(id).id);
     return { attach: f.attach, ctl: f.ctl };
+  }
+
+  /** The OCI runtime of a container's handler, or null for berth's own (streaming exec, container-stream.ts). */
+  ociRuntimeOf(id: string): OciHandler | null {
+    return this.ociHandler(this.require(id).runtimeHandler);
   }
 
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -207,19 +308,27 @@ export class ContainerManager implements PodContainerHooks {
 
   // ---- create ------------------------------------------------------------------------------------
 
-  async create(podId: string, config: cri.ContainerConfig__Output | null): Promise<string> {
+  private snapshotKey(id: string): string {
+    return `${this.opts.snapshotPrefix ?? 'berthd/container'}/${id}`;
+  }
+
+  /**
+   * Create a container in pod `podId` from a plain request; faults name fields through `names`
+   * (berthd's CRI edge passes CRI_FIELD_NAMES). Returns the new container's id.
+   */
+  async create(podId: string, config: ContainerRequest | null, names: FieldNames = PLAIN_FIELD_NAMES): Promise<string> {
     if (!config) throw new BerthError('INVALID_ARGUMENT', 'config is required');
-    const name = config.metadata?.name ?? '';
-    if (name === '') throw new BerthError('INVALID_ARGUMENT', 'config.metadata.name is required');
-    const imageSpec = config.image?.image ?? '';
-    if (imageSpec === '') throw new BerthError('INVALID_ARGUMENT', 'config.image.image is required');
+    const name = config.name;
+    if (name === '') throw new BerthError('INVALID_ARGUMENT', `${names.name} is required`);
+    const imageSpec = config.image;
+    if (imageSpec === '') throw new BerthError('INVALID_ARGUMENT', `${names.image} is required`);
     const pods = this.opts.pods();
     const pod = pods.require(podId);
     if (pods.stateOf(pod) !== 'SANDBOX_READY') throw new BerthError('FAILED_PRECONDITION', `pod sandbox ${pod.id} is not ready`);
     const handler = this.opts.handlerType(pod.runtimeHandler);
     if (handler !== 'berth' && handler !== 'oci') throw new BerthError('UNSUPPORTED', `containers on runtime handler ${JSON.stringify(pod.runtimeHandler)} (type ${handler}) are not supported yet`);
     const oci = this.ociHandler(pod.runtimeHandler);
-    const attempt = config.metadata?.attempt ?? 0;
+    const attempt = config.attempt ?? 0;
     const key = this.nameKey(pod.id, name, attempt);
     const existing = this.names.get(key);
     if (existing !== undefined) throw new BerthError('ALREADY_EXISTS', `a container named ${name} (attempt ${attempt}) already exists in pod ${pod.id}: ${existing}`);
@@ -229,19 +338,19 @@ export class ContainerManager implements PodContainerHooks {
     try {
       found = await this.opts.images.find(imageSpec);
     } catch (err) {
-      if (err instanceof BerthError && err.code === 'NOT_FOUND') throw new BerthError('NOT_FOUND', `config.image.image: image ${JSON.stringify(imageSpec)} not found`);
+      if (err instanceof BerthError && err.code === 'NOT_FOUND') throw new BerthError('NOT_FOUND', `${names.image}: image ${JSON.stringify(imageSpec)} not found`);
       throw err;
     }
     const imageRec = found.byName ?? found.records[0];
-    if (!imageRec) throw new BerthError('NOT_FOUND', `config.image.image: image ${JSON.stringify(imageSpec)} not found`);
+    if (!imageRec) throw new BerthError('NOT_FOUND', `${names.image}: image ${JSON.stringify(imageSpec)} not found`);
     const imageConfig: ImageConfig = await svc.config(imageRec);
     const view = await this.opts.images.status(found.id);
 
     const id = randomBytes(32).toString('hex');
     this.names.set(key, id);
     const f = this.files(id);
-    const logPath = pod.logDirectory !== '' && config.log_path !== '' ? path.join(pod.logDirectory, config.log_path) : '';
-    const cgroupParent = pod.cgroupParent !== '' ? pod.cgroupParent : '/berth';
+    const logPath = pod.logDirectory !== '' && (config.logPath ?? '') !== '' ? path.join(pod.logDirectory, config.logPath ?? '') : '';
+    const cgroupParent = pod.cgroupParent !== '' ? pod.cgroupParent : (this.opts.defaultCgroupParent ?? '/berth');
     const cgroupsPath = this.opts.cgroupDriver === 'systemd' ? `${pod.cgroupParent !== '' ? path.basename(pod.cgroupParent) : 'system.slice'}:berth:${id}` : path.posix.join(cgroupParent, id);
     const meta: ContainerMeta = {
       version: 1,
@@ -257,15 +366,15 @@ export class ContainerManager implements PodContainerHooks {
       labels: { ...(config.labels ?? {}) },
       annotations: { ...(config.annotations ?? {}) },
       logPath,
-      mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation: String(m.propagation) })),
-      tty: config.tty,
-      stdin: config.stdin,
-      stdinOnce: config.stdin_once,
+      mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly, propagation: m.propagation ?? 'private' })),
+      tty: config.tty === true,
+      stdin: config.stdin === true,
+      stdinOnce: config.stdinOnce === true,
       pid: 0,
       pidStartTime: '',
       monitorPid: 0,
       stopSignal: 15,
-      snapshotKey: `berthd/container/${id}`,
+      snapshotKey: this.snapshotKey(id),
       rootfs: f.rootfs,
       cgroupsPath,
       runtimeHandler: pod.runtimeHandler,
@@ -282,29 +391,33 @@ export class ContainerManager implements PodContainerHooks {
         await snaps.prepare(meta.snapshotKey, topChainId(imageRec));
         prepared = true;
         await snaps.mount(meta.snapshotKey, f.rootfs);
-        const sc = config.linux?.security_context ?? null;
+        const sc = config.linux?.securityContext ?? null;
+        const command = config.command ?? [];
+        const args = config.args ?? [];
+        const workingDir = config.workingDir ?? '';
         const overrides: ProcessOverrides = {
-          ...(config.command.length > 0 ? { entrypoint: [...config.command] } : {}),
-          ...(config.args.length > 0 ? { cmd: [...config.args] } : {}),
-          env: [...(pod.hostname !== '' ? [`HOSTNAME=${pod.hostname}`] : []), ...config.envs.map((e) => `${e.key}=${e.value}`)],
-          ...(config.working_dir !== '' ? { workingDir: config.working_dir } : {}),
+          ...(command.length > 0 ? { entrypoint: [...command] } : {}),
+          ...(args.length > 0 ? { cmd: [...args] } : {}),
+          env: [...(pod.hostname !== '' ? [`HOSTNAME=${pod.hostname}`] : []), ...(config.env ?? []).map((e) => `${e.key}=${e.value}`)],
+          ...(workingDir !== '' ? { workingDir } : {}),
         };
-        const user = userOverride(sc);
+        const user = userOverride(sc, names);
         if (user !== undefined) overrides.user = user;
         const irc = await imageRuntimeConfigFromRootfs(imageConfig, overrides, f.rootfs);
         meta.stopSignal = irc.stopSignal;
         meta.user = { uid: irc.process.user.uid, gid: irc.process.user.gid, additionalGids: irc.process.user.additionalGids };
         let targetPidNs: string | undefined;
-        const nso = sc?.namespace_options;
+        const nso = sc?.namespaceOptions;
         if (nso?.pid === 'TARGET') {
-          const target = this.find(nso.target_id);
+          const target = this.find(nso.targetId ?? '');
           if (target && isSameLiveProcess(target.pid, target.pidStartTime)) targetPidNs = `/proc/${target.pid}/ns/pid`;
         }
         const podShm = await this.podShm(pod);
         const spec = buildSpec({
           id,
           ...(podShm !== undefined ? { podShm } : {}),
-          config,
+          request: config,
+          names,
           pod,
           image: irc,
           rootfs: f.rootfs,
@@ -317,17 +430,18 @@ export class ContainerManager implements PodContainerHooks {
         if (oci !== null) {
           await fs.promises.mkdir(oci.root, { recursive: true, mode: 0o700 });
           const started = await startMonitor({
-            command: ociCreateCommand(oci, id, f.bundle, f.pid, config.tty ? f.console : undefined),
+            command: ociCreateCommand(oci, id, f.bundle, f.pid, config.tty === true ? f.console : undefined),
             pidFile: f.pid,
             exitFile: f.exit,
             attachSocket: f.attach,
             ctlSocket: f.ctl,
             ...(logPath !== '' ? { logPath } : {}),
             logFormat: 'cri',
-            stdin: config.stdin,
-            stdinOnce: config.stdin_once,
-            ...(config.tty ? { terminal: true, consoleSocket: f.console } : {}),
+            stdin: config.stdin === true,
+            stdinOnce: config.stdinOnce === true,
+            ...(config.tty === true ? { terminal: true, consoleSocket: f.console } : {}),
             ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
+            ...(this.opts.monitorExitCommand?.(id) ?? {}),
             timeoutMs: 60_000,
           });
           meta.pid = started.containerPid;
@@ -339,7 +453,7 @@ export class ContainerManager implements PodContainerHooks {
           const created = await createContainer(this.runtime, {
             id,
             bundle: f.bundle,
-            ...(config.tty ? { consoleSocket: f.console } : {}),
+            ...(config.tty === true ? { consoleSocket: f.console } : {}),
             monitor: {
               pidFile: f.pid,
               exitFile: f.exit,
@@ -347,10 +461,11 @@ export class ContainerManager implements PodContainerHooks {
               ctlSocket: f.ctl,
               ...(logPath !== '' ? { logPath } : {}),
               logFormat: 'cri',
-              stdin: config.stdin,
-              stdinOnce: config.stdin_once,
-              ...(config.tty ? { terminal: true, consoleSocket: f.console } : {}),
+              stdin: config.stdin === true,
+              stdinOnce: config.stdinOnce === true,
+              ...(config.tty === true ? { terminal: true, consoleSocket: f.console } : {}),
               ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
+              ...(this.opts.monitorExitCommand?.(id) ?? {}),
             },
           });
           meta.pid = created.record.pid;
@@ -367,6 +482,8 @@ export class ContainerManager implements PodContainerHooks {
       }
       this.containers.set(id, meta);
       log.info('container created', { container: id, pod: pod.id, name, ms: Date.now() - t0 });
+      this.events.emit('CONTAINER_CREATED_EVENT', id, pod.id);
+      this.watchExit(meta);
       return id;
     });
   }
@@ -415,6 +532,9 @@ export class ContainerManager implements PodContainerHooks {
       m.startedAt = unixNanos();
       await this.store.save(m);
       this.opts.log.info('container started', { container: m.id });
+      this.events.emit('CONTAINER_STARTED_EVENT', m.id, m.podId);
+      // it may have exited already (before the watcher looked)
+      void this.checkExit(m.id);
     });
   }
 
@@ -430,13 +550,7 @@ export class ContainerManager implements PodContainerHooks {
   }
 
   private async waitExit(m: ContainerMeta, ms: number): Promise<boolean> {
-    const f = this.files(m.id);
-    const end = Date.now() + ms;
-    for (;;) {
-      if (fs.existsSync(f.exit) || !this.alive(m)) return true;
-      if (Date.now() >= end) return false;
-      await sleep(Math.min(50, Math.max(1, end - Date.now())));
-    }
+    return waitExitFile(this.files(m.id).exit, () => !this.alive(m), ms);
   }
 
   private signal(m: ContainerMeta, sig: number): void {
@@ -468,12 +582,14 @@ export class ContainerManager implements PodContainerHooks {
       await this.signalContainer(m, m.stopSignal);
       if (await this.waitExit(m, timeoutSec * 1000)) {
         this.opts.log.info('container stopped', { container: m.id, signal: m.stopSignal });
+        await this.checkExit(m.id);
         return;
       }
     }
     await this.signalContainer(m, SIGKILL);
     if (!(await this.waitExit(m, 10_000))) throw new BerthError('INTERNAL', `container ${m.id} (pid ${m.pid}) did not exit after SIGKILL`);
     this.opts.log.info('container killed', { container: m.id });
+    await this.checkExit(m.id);
   }
 
   /** Force stop, then runtime state, snapshot and metadata. Success for unknown ids. */
@@ -485,21 +601,22 @@ export class ContainerManager implements PodContainerHooks {
       await this.stopLocked(m, 0);
       // the monitor writes the exit file right after the container exits; wait for it to finish
       await this.waitMonitor(m, 2000);
+      // a container that ran reports its stop before its deletion
+      this.noticeExit(m);
+      this.exitNoticed.add(m.id);
+      this.unwatchExit(m.id);
       await this.cleanup(m);
       this.containers.delete(m.id);
+      this.exitNoticed.delete(m.id);
       const key = this.nameKey(m.podId, m.metadata.name, m.metadata.attempt);
       if (this.names.get(key) === m.id) this.names.delete(key);
       this.opts.log.info('container removed', { container: m.id });
+      this.events.emit('CONTAINER_DELETED_EVENT', m.id, m.podId);
     });
   }
 
   private async waitMonitor(m: ContainerMeta, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (m.monitorPid > 0 && readProcStat(m.monitorPid) !== null && Date.now() < end) {
-      const st = readProcStat(m.monitorPid);
-      if (st === null || st.state === 'Z') break;
-      await sleep(20);
-    }
+    await waitGone(() => processEnded(m.monitorPid), ms);
   }
 
   private shmDir(podId: string): string {
@@ -532,15 +649,15 @@ export class ContainerManager implements PodContainerHooks {
   }
 
   /** UpdateContainerResources: new cgroup limits for a created or running container. */
-  async updateResources(id: string, res: cri.LinuxContainerResources__Output | null): Promise<void> {
+  async updateResources(id: string, res: ContainerResources | null): Promise<void> {
     const m = this.require(id);
     await this.locked(m.id, async () => {
       const v = await this.view(m);
       if (v.state !== 'CONTAINER_RUNNING' && v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not running or created (${v.state})`);
       if (!res) return;
       const oci = this.ociHandler(m.runtimeHandler);
-      if (oci !== null) await ociUpdate(oci, m.id, criLinuxResources(res));
-      else await updateContainer(this.runtime, m.id, criLinuxResources(res));
+      if (oci !== null) await ociUpdate(oci, m.id, linuxResources(res));
+      else await updateContainer(this.runtime, m.id, linuxResources(res));
     });
   }
 
@@ -561,8 +678,6 @@ export class ContainerManager implements PodContainerHooks {
 
   private readonly cpuSamples = new CpuSampler();
   private readonly layerUsage = new Map<string, { atMs: number; at: string; bytes: number; inodes: number }>();
-  /** Pod CIDR from UpdateRuntimeConfig ('' = none). */
-  podCidr = '';
 
   private async cgroupStats(cgroupsPath: string, id: string): Promise<CgroupStats> {
     try {
@@ -719,10 +834,7 @@ export class ContainerManager implements PodContainerHooks {
     let exit = await readExitFile(f.exit).catch(() => null);
     if (exit === null && !this.alive(m)) {
       // the monitor may be writing it right now
-      for (let i = 0; i < 10 && exit === null; i++) {
-        await sleep(50);
-        exit = await readExitFile(f.exit).catch(() => null);
-      }
+      if (await waitExitFile(f.exit, () => false, 500)) exit = await readExitFile(f.exit).catch(() => null);
       if (exit === null) return { ...base, state: 'CONTAINER_UNKNOWN', reason: 'Unknown', message: 'the container process is gone and its monitor recorded no exit' };
     }
     if (exit !== null) {
@@ -788,6 +900,11 @@ export class ContainerManager implements PodContainerHooks {
       this.containers.set(m.id, m);
       this.names.set(this.nameKey(m.podId, m.metadata.name, m.metadata.attempt), m.id);
     }
+    // exits that happened while nobody watched are not reported again; the others are watched
+    for (const m of this.containers.values()) {
+      if (fs.existsSync(this.files(m.id).exit) || !this.alive(m)) this.exitNoticed.add(m.id);
+      else this.watchExit(m);
+    }
     // directories without a record (a crash before the first save, or after the record went)
     for (const id of this.store.ids()) if (!this.containers.has(id)) await this.store.remove(id);
     let runIds: string[] = [];
@@ -803,7 +920,7 @@ export class ContainerManager implements PodContainerHooks {
       const rootfs = this.files(id).rootfs;
       const snaps = await this.opts.images.service.snapshotter();
       await snaps.unmount(rootfs).catch(() => undefined);
-      await snaps.remove(`berthd/container/${id}`).catch(() => undefined);
+      await snaps.remove(this.snapshotKey(id)).catch(() => undefined);
       await fs.promises.rm(this.files(id).dir, { recursive: true, force: true }).catch(() => undefined);
     }
     let shmIds: string[] = [];
@@ -825,13 +942,13 @@ export class ContainerManager implements PodContainerHooks {
   }
 }
 
-/** run_as_username / run_as_user / run_as_group -> an image-config style user string. */
-export function userOverride(sc: cri.LinuxContainerSecurityContext__Output | null): string | undefined {
+/** runAsUsername / runAsUser / runAsGroup -> an image-config style user string. */
+export function userOverride(sc: ContainerSecurityContext | null, names: FieldNames = PLAIN_FIELD_NAMES): string | undefined {
   if (!sc) return undefined;
-  const group = sc.run_as_group ? `:${sc.run_as_group.value}` : '';
-  if (sc.run_as_username !== '') return sc.run_as_username + group;
-  if (sc.run_as_user) return sc.run_as_user.value + group;
-  if (group !== '') throw new BerthError('INVALID_ARGUMENT', 'config.linux.security_context.run_as_group: needs run_as_user or run_as_username');
+  const group = sc.runAsGroup !== undefined ? `:${sc.runAsGroup}` : '';
+  if (sc.runAsUsername !== undefined && sc.runAsUsername !== '') return sc.runAsUsername + group;
+  if (sc.runAsUser !== undefined) return String(sc.runAsUser) + group;
+  if (group !== '') throw new BerthError('INVALID_ARGUMENT', `${names.runAsGroup}: needs ${fieldLeaf(names.runAsUser)} or ${fieldLeaf(names.runAsUsername)}`);
   return undefined;
 }
 

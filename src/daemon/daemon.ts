@@ -13,7 +13,9 @@ import { ImageManager } from './images';
 import type { Logger } from './log';
 import { PodManager, type PodContainerHooks, type PodNetworking } from './pods';
 import { ContainerManager } from './containers';
-import { criContainerService } from './containers-cri';
+import { criContainerService, criStreamingService } from './containers-cri';
+import { streamingRuntime } from './container-stream';
+import { startStreamingServer, type StreamingServer } from '../cri/streaming';
 import type { PartialRuntimeService } from '../cri/service';
 
 export interface Daemon {
@@ -77,6 +79,13 @@ export function withCallLog<T extends object>(service: T, log: Logger): T {
   return out as T;
 }
 
+/** host:port (IPv6 hosts in brackets) -> listen address and port. */
+export function parseStreamAddress(v: string): { address: string; port: number } {
+  const i = v.lastIndexOf(':');
+  const host = v.slice(0, i);
+  return { address: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: Number(v.slice(i + 1)) };
+}
+
 export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
   checkHost(cfg, opts.isSystemd);
   const socketGid = cfg.socketGroup !== undefined ? resolveGroup(cfg.socketGroup) : undefined;
@@ -134,12 +143,26 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
       }),
     }),
   });
+  let streaming: StreamingServer | null = null;
+  if (containers) {
+    streaming = await startStreamingServer({ ...parseStreamAddress(cfg.streamAddress), runtime: streamingRuntime(containers, pods) });
+    log.info('streaming server listening', { url: streaming.baseUrl });
+  }
+  const streamingRpcs = containers
+    ? criStreamingService(containers, pods, () => {
+        if (streaming === null) throw new BerthError('UNSUPPORTED', 'the streaming server is not running');
+        return streaming;
+      })
+    : {};
   const server = await startCriServer({
     socketPath: cfg.socket,
-    runtime: withCallLog({ ...runtime, ...(containers ? criContainerService(containers) : {}), ...(opts.extraRuntime?.(pods, images) ?? {}) }, log),
+    runtime: withCallLog({ ...runtime, ...(containers ? criContainerService(containers) : {}), ...streamingRpcs, ...(opts.extraRuntime?.(pods, images) ?? {}) }, log),
     image: withCallLog(criImageService(images, log), log),
     ...(socketGid !== undefined ? { socketGid, socketMode: 0o660 } : {}),
     onInternalError: (method, err) => log.error('internal error', { method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+  }).catch(async (err: unknown) => {
+    await (streaming as StreamingServer | null)?.close().catch(() => undefined);
+    throw err;
   });
   log.info('berthd serving CRI', { socket: server.socketPath, root: cfg.root, runRoot: cfg.runRoot });
   return {
@@ -150,6 +173,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger, opts: DaemonOp
     containers,
     close: async () => {
       await server.close();
+      await streaming?.close();
       log.info('berthd stopped serving; pods are left running', { socket: server.socketPath });
     },
   };

@@ -26,6 +26,13 @@ export interface MonitorOptions {
   syncFd?: number;
   /** Inherited fds kept open in CMD at the same numbers (each >= 3). */
   passFds?: number[];
+  /**
+   * Absolute path of a program run (detached, stdio /dev/null) after the container exited and the
+   * exit file was written, e.g. berth's `container cleanup ID` for restart policies.
+   */
+  exitCommand?: string;
+  /** Its arguments (after argv[0] = exitCommand), at most 32. */
+  exitCommandArgs?: string[];
 }
 
 function bad(message: string): never {
@@ -81,6 +88,16 @@ export function buildMonitorArgv(o: MonitorOptions): string[] {
     if (fd === o.syncFd) bad('syncFd is also in passFds');
     a.push('--pass-fd', fdNumber('passFds', fd));
   }
+  if (o.exitCommand !== undefined) {
+    if (!o.exitCommand.startsWith('/')) bad('exitCommand must be an absolute path');
+    opt('--exit-command', o.exitCommand);
+    const ea = o.exitCommandArgs ?? [];
+    if (ea.length > 32) bad('at most 32 exitCommandArgs');
+    for (const x of ea) {
+      if (x.includes('\0')) bad('exitCommandArgs must not contain NUL');
+      a.push('--exit-command-arg', x);
+    }
+  } else if ((o.exitCommandArgs ?? []).length > 0) bad('exitCommandArgs needs exitCommand');
   a.push('--', ...o.command);
   return a;
 }
