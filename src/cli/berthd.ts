@@ -11,11 +11,15 @@ import { BerthError } from '../runtime/errors';
 import { LOG_LEVELS, loadConfig, type ConfigOverrides, type LogLevel } from '../daemon/config';
 import { startDaemon } from '../daemon/daemon';
 import { createLogger } from '../daemon/log';
+import { enableSpawner } from '../util/spawner';
 
 const USAGE = `usage: berthd [--config FILE] [--socket PATH] [--root DIR] [--run-root DIR] [--log-level debug|info|warn|error]
 `;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // mount, umount, unshare and CNI plugins run through native berth-spawner, not by forking this
+  // process (bench/README.md, "cri"); BERTH_SPAWNER=0 turns it off
+  enableSpawner();
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import { BerthError } from '../runtime/errors';
+import { runProgram, SpawnError, spawnerAvailable } from '../util/spawner';
 
 export interface RunOptions {
   /** Written to the program's stdin, then stdin is closed. */
@@ -28,6 +29,28 @@ const MAX_OUTPUT = 4 * 1024 * 1024;
 
 /** Run `file` with `args`; resolves with its status and output (never rejects on a non-zero status). */
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (spawnerAvailable()) return runThroughSpawner(file, args, opts);
+  return runWithNode(file, args, opts);
+}
+
+/** The same through berth-spawner (src/util/spawner.ts); child_process when the helper fails. */
+async function runThroughSpawner(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  try {
+    const r = await runProgram({
+      file,
+      args,
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
+    return { code: r.code, stdout: r.stdout.subarray(0, MAX_OUTPUT).toString('utf8'), stderr: r.stderr.subarray(0, MAX_OUTPUT).toString('utf8'), timedOut: r.timedOut };
+  } catch (e) {
+    if (e instanceof SpawnError) throw new BerthError('NOT_FOUND', `cannot run ${file}: ${e.message}`, { cause: e });
+    return runWithNode(file, args, opts);
+  }
+}
+
+function runWithNode(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, [...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { BerthError } from '../../runtime/errors';
+import { runProgram, SpawnError, spawnerAvailable } from '../../util/spawner';
 
 export interface Mount {
   /** "overlay" or "bind". */
@@ -14,6 +15,22 @@ export interface Mount {
 }
 
 export function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (spawnerAvailable()) return runThroughSpawner(cmd, args, cwd);
+  return runWithNode(cmd, args, cwd);
+}
+
+/** The same through berth-spawner (src/util/spawner.ts); child_process when the helper fails. */
+async function runThroughSpawner(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await runProgram({ file: cmd, args, ...(cwd !== undefined ? { cwd } : {}) });
+    return { code: r.signal !== 0 ? -1 : r.code, stdout: r.stdout.subarray(0, 1 << 20).toString('utf8'), stderr: r.stderr.subarray(0, 1 << 16).toString('utf8') };
+  } catch (e) {
+    if (e instanceof SpawnError) throw new BerthError('INTERNAL', `cannot run ${cmd}: ${e.message}`);
+    return runWithNode(cmd, args, cwd);
+  }
+}
+
+function runWithNode(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
