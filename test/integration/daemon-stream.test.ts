@@ -71,7 +71,7 @@ async function waitFor(what: string, fn: () => boolean, seen: () => string = () 
 }
 
 test('berthd streaming runtime: exec, attach, port-forward on both handlers', { skip, timeout: 300_000 }, async (t) => {
-  const env = await setUpBerthd(t, 'st', ['sh', 'echo', 'sleep', 'cat', 'stty', 'tty', 'nc', 'id', 'pwd', 'env', 'ps'], {
+  const env = await setUpBerthd(t, 'st', ['sh', 'echo', 'sleep', 'cat', 'stty', 'tty', 'nc', 'id', 'pwd', 'env', 'ps', 'dd', 'od'], {
     extraConfig: '[runtimes.runc]\ntype = "oci"\nbinary = "runc"\n',
   });
   const cfg = loadConfig(path.join(env.work, 'berthd.toml'), { socket: env.socket });
@@ -165,6 +165,19 @@ test('berthd streaming runtime: exec, attach, port-forward on both handlers', { 
     assert.match(c.out(), /22 77/, `${label}: resized`);
     assert.match(c.out(), /sum=42/);
     await c.outEnded;
+
+    // ---- with a terminal the program reads exactly the bytes it was sent, none of berth's own (issue 4:
+    // a NUL before the first input), also when the input comes before the pty master reached the monitor
+    for (const early of [true, false]) {
+      c = capture({ stdin: true, tty: true });
+      if (early) c.stdin.write('Z\n');
+      const ddRun = sr.exec({ containerId: idle, cmd: ['sh', '-c', 'dd bs=1 count=2 2>/dev/null | od -An -tx1'], tty: true, stdin: true, stdout: true, stderr: false }, c.io);
+      if (!early) c.stdin.write('Z\n');
+      r = await ddRun;
+      assert.equal(r.exitCode, 0, `${label}: dd under a tty: ${JSON.stringify(c.out())}`);
+      assert.match(c.out(), /^ *5a 0a\r?$/m, `${label}: the program read 'Z\\n' and nothing else (input ${early ? 'before' : 'after'} the exec started): ${JSON.stringify(c.out())}`);
+      assert.doesNotMatch(c.out(), /\^@|\0/, `${label}: no NUL reached the pty: ${JSON.stringify(c.out())}`);
+    }
 
     // ---- a tty exec's first output is not lost (the client is attached before the program runs)
     for (let i = 0; i < 5; i++) {
@@ -302,6 +315,10 @@ test('berthd streaming runtime: exec, attach, port-forward on both handlers', { 
   x = await spdyExec(url, { tty: true, stdin: 'stty size; exit 2\n', holdStdin: true, resize: [{ width: 80, height: 24 }] });
   assert.equal(x.exitCode, 2, `spdy exec -it: ${JSON.stringify(x)}`);
   assert.match(x.stdout, /24 80/);
+  url = await execUrl({ container_id: idle, cmd: ['sh', '-c', 'dd bs=1 count=2 2>/dev/null | od -An -tx1'], tty: true, stdin: true, stdout: true });
+  x = await spdyExec(url, { tty: true, stdin: 'Z\n', holdStdin: true, resize: [{ width: 80, height: 24 }] });
+  assert.equal(x.exitCode, 0, `spdy exec -it dd: ${JSON.stringify(x)}`);
+  assert.match(x.stdout, /^ *5a 0a\r?$/m, `spdy exec -it: the program read exactly what was sent: ${JSON.stringify(x.stdout)}`);
   url = await execUrl({ container_id: idle, cmd: ['cat'], stdin: true, stdout: true });
   x = await wsExec(url, { stdin: 'over a websocket\n' });
   assert.equal(x.stdout, 'over a websocket\n', `ws exec: ${JSON.stringify(x)}`);
