@@ -17,7 +17,7 @@ _berth() {
         -*) i=$((i+1)); continue ;;
       esac
       cmd="$w"
-    elif [ -z "$sub" ] && { [ "$cmd" = 'image' ]; } && [[ "$w" != -* ]]; then
+    elif [ -z "$sub" ] && { [ "$cmd" = 'container' ] || [ "$cmd" = 'image' ] || [ "$cmd" = 'volume' ] || [ "$cmd" = 'system' ]; } && [[ "$w" != -* ]]; then
       sub="$w"
     fi
     i=$((i+1))
@@ -25,13 +25,16 @@ _berth() {
   local key="$cmd"
   [ -n "$sub" ] && key="$cmd $sub"
   case "$key" in
-    "") COMPREPLY=($(compgen -W 'completion image images import inspect load login logout pull push rmi save tag version --root --run-root --config --hosts-dir --debug -D --help -h --version -v' -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W 'completion container cp create events exec image images import inspect kill load login logout logs port ps pull push rename restart rm rmi run save start stats stop system tag top version volume wait --root --run-root --config --hosts-dir --debug -D --help -h --version -v' -- "$cur")); return ;;
+    'container') COMPREPLY=($(compgen -W 'run create start stop restart kill rm remove ls ps list logs inspect wait rename prune port exec top stats cp cleanup --help' -- "$cur")); return ;;
     'image') COMPREPLY=($(compgen -W 'ls list pull push rm remove inspect tag load import save prune --help' -- "$cur")); return ;;
+    'volume') COMPREPLY=($(compgen -W 'create ls list inspect rm remove prune --help' -- "$cur")); return ;;
+    'system') COMPREPLY=($(compgen -W 'df prune --help' -- "$cur")); return ;;
     'image ls'|'images'|'image list') flags='--all -a --digests --filter -f --no-trunc --quiet -q --format --help -h'; kind=image; valflags='--filter -f --format' ;;
     'image pull'|'pull') flags='--quiet -q --platform --help -h'; kind=any; valflags='--platform' ;;
     'image push'|'push') flags='--quiet -q --help -h'; kind=image; valflags='' ;;
     'image rm'|'rmi'|'image remove') flags='--force -f --help -h'; kind=image; valflags='' ;;
-    'image inspect'|'inspect') flags='--format --type --help -h'; kind=image; valflags='--format --type' ;;
+    'image inspect') flags='--format --type --help -h'; kind=image; valflags='--format --type' ;;
     'image tag'|'tag') flags='--help -h'; kind=image; valflags='' ;;
     'image load'|'load') flags='--input -i --quiet -q --help -h'; kind=none; valflags='--input -i'; filevals='--input -i' ;;
     'image import'|'import') flags='--change -c --message -m --help -h'; kind=file; valflags='--change -c --message -m' ;;
@@ -42,11 +45,46 @@ _berth() {
     'logout') flags='--help -h'; kind=any; valflags='' ;;
     'version') flags='--format --help -h'; kind=none; valflags='--format' ;;
     'completion') flags='--help -h'; kind=any; valflags='' ;;
+    'container run'|'run') flags='--detach -d --name --interactive -i --tty -t --env -e --env-file --workdir -w --user -u --volume -v --mount --publish -p --network --hostname --entrypoint --label -l --memory -m --cpus --pids-limit --cap-add --cap-drop --privileged --read-only --security-opt --runtime --pull --restart --rm --init --stop-signal --stop-timeout --detach-keys --sig-proxy --quiet -q --help -h'; kind=image; valflags='--name --env -e --env-file --workdir -w --user -u --volume -v --mount --publish -p --network --hostname --entrypoint --label -l --memory -m --cpus --pids-limit --cap-add --cap-drop --security-opt --runtime --pull --restart --stop-signal --stop-timeout --detach-keys' ;;
+      # container run --pull: always, missing, never
+    'container create'|'create') flags='--name --interactive -i --tty -t --env -e --env-file --workdir -w --user -u --volume -v --mount --publish -p --network --hostname --entrypoint --label -l --memory -m --cpus --pids-limit --cap-add --cap-drop --privileged --read-only --security-opt --runtime --pull --restart --rm --init --stop-signal --stop-timeout --quiet -q --help -h'; kind=image; valflags='--name --env -e --env-file --workdir -w --user -u --volume -v --mount --publish -p --network --hostname --entrypoint --label -l --memory -m --cpus --pids-limit --cap-add --cap-drop --security-opt --runtime --pull --restart --stop-signal --stop-timeout' ;;
+      # container create --pull: always, missing, never
+    'container start'|'start') flags='--attach -a --interactive -i --detach-keys --help -h'; kind=any; valflags='--detach-keys' ;;
+    'container stop'|'stop') flags='--time -t --help -h'; kind=any; valflags='--time -t' ;;
+    'container restart'|'restart') flags='--time -t --help -h'; kind=any; valflags='--time -t' ;;
+    'container kill'|'kill') flags='--signal -s --help -h'; kind=any; valflags='--signal -s' ;;
+    'container rm'|'rm'|'container remove') flags='--force -f --volumes -v --help -h'; kind=any; valflags='' ;;
+    'container ls'|'ps'|'container ps'|'container list') flags='--all -a --filter -f --format --last -n --latest -l --no-trunc --quiet -q --help -h'; kind=none; valflags='--filter -f --format --last -n' ;;
+    'container logs'|'logs') flags='--follow -f --tail -n --since --until --timestamps -t --help -h'; kind=any; valflags='--tail -n --since --until' ;;
+    'container inspect'|'inspect') flags='--format -f --type --help -h'; kind=any; valflags='--format -f --type' ;;
+    'container wait'|'wait') flags='--help -h'; kind=any; valflags='' ;;
+    'container rename'|'rename') flags='--help -h'; kind=any; valflags='' ;;
+    'container prune') flags='--force -f --help -h'; kind=none; valflags='' ;;
+    'container port'|'port') flags='--help -h'; kind=any; valflags='' ;;
+    'volume create') flags='--driver -d --label --opt -o --help -h'; kind=any; valflags='--driver -d --label --opt -o' ;;
+      # volume create --driver/-d: local
+    'volume ls'|'volume list') flags='--filter -f --format --quiet -q --help -h'; kind=none; valflags='--filter -f --format' ;;
+    'volume inspect') flags='--format -f --help -h'; kind=any; valflags='--format -f' ;;
+    'volume rm'|'volume remove') flags='--force -f --help -h'; kind=any; valflags='' ;;
+    'volume prune') flags='--all -a --filter --force -f --help -h'; kind=none; valflags='--filter' ;;
+    'container exec'|'exec') flags='--detach -d --detach-keys --env -e --env-file --interactive -i --tty -t --user -u --workdir -w --help -h'; kind=any; valflags='--detach-keys --env -e --env-file --user -u --workdir -w' ;;
+    'container top'|'top') flags='--help -h'; kind=any; valflags='' ;;
+    'container stats'|'stats') flags='--all -a --format --no-stream --no-trunc --help -h'; kind=any; valflags='--format' ;;
+    'container cp'|'cp') flags='--archive -a --follow-link -L --quiet -q --help -h'; kind=file; valflags='' ;;
+    'container cleanup') flags='--help -h'; kind=any; valflags='' ;;
+    'system df') flags='--format --verbose -v --help -h'; kind=none; valflags='--format' ;;
+    'system prune') flags='--all -a --force -f --volumes --help -h'; kind=none; valflags='' ;;
+    'events'|'system events') flags='--filter -f --format --since --until --help -h'; kind=none; valflags='--filter -f --format --since --until' ;;
     *) return ;;
   esac
   case "$key $prev" in
     'image save --format') COMPREPLY=($(compgen -W 'docker oci' -- "$cur")); return ;;
     'save --format') COMPREPLY=($(compgen -W 'docker oci' -- "$cur")); return ;;
+    'container run --pull') COMPREPLY=($(compgen -W 'always missing never' -- "$cur")); return ;;
+    'run --pull') COMPREPLY=($(compgen -W 'always missing never' -- "$cur")); return ;;
+    'container create --pull') COMPREPLY=($(compgen -W 'always missing never' -- "$cur")); return ;;
+    'create --pull') COMPREPLY=($(compgen -W 'always missing never' -- "$cur")); return ;;
+    'volume create --driver') COMPREPLY=($(compgen -W 'local' -- "$cur")); return ;;
   esac
   case " $filevals " in *" $prev "*) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac
   case " $valflags " in *" $prev "*) COMPREPLY=(); return ;; esac

@@ -538,6 +538,64 @@ export class ContainerManager implements PodContainerHooks {
     });
   }
 
+  /**
+   * Make an exited container runnable again: same id, snapshot (its writable layer, as docker keeps it
+   * across restarts), bundle and log; the old runtime state and monitor files go, a new monitor and
+   * container process are made (phase 'created'), then start() as usual. For the daemonless `berth`
+   * engine's start/restart of an exited container (src/engine/engine.ts).
+   */
+  async recreate(id: string): Promise<void> {
+    const m = this.require(id);
+    await this.locked(m.id, async () => {
+      const v = await this.view(m);
+      if (v.state !== 'CONTAINER_EXITED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} has not exited (${v.state})`);
+      const f = this.files(m.id);
+      if (!fs.existsSync(path.join(f.bundle, 'config.json')) || !(await isMountPoint(f.rootfs))) {
+        throw new BerthError('FAILED_PRECONDITION', `container ${m.id}: its bundle or rootfs mount is gone`);
+      }
+      await this.waitMonitor(m, 2000);
+      const oci = this.ociHandler(m.runtimeHandler);
+      try {
+        if (oci !== null) await ociDelete(oci, m.id);
+        else await deleteContainer(this.runtime, m.id, true);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'NOT_FOUND')) throw err;
+      }
+      for (const file of [f.exit, f.pid, f.attach, f.ctl, f.console]) await fs.promises.rm(file, { force: true });
+      const monitor = {
+        pidFile: f.pid,
+        exitFile: f.exit,
+        attachSocket: f.attach,
+        ctlSocket: f.ctl,
+        ...(m.logPath !== '' ? { logPath: m.logPath } : {}),
+        logFormat: 'cri' as const,
+        stdin: m.stdin,
+        stdinOnce: m.stdinOnce,
+        ...(m.tty ? { terminal: true, consoleSocket: f.console } : {}),
+        ...(this.opts.monitorPath !== undefined ? { monitorPath: this.opts.monitorPath } : {}),
+        ...(this.opts.monitorExitCommand?.(m.id) ?? {}),
+      };
+      if (oci !== null) {
+        const started = await startMonitor({ ...monitor, command: ociCreateCommand(oci, m.id, f.bundle, f.pid, m.tty ? f.console : undefined), timeoutMs: 60_000 });
+        m.pid = started.containerPid;
+        m.pidStartTime = readProcStat(started.containerPid)?.startTime ?? '';
+        m.monitorPid = started.monitorPid;
+      } else {
+        const created = await createContainer(this.runtime, { id: m.id, bundle: f.bundle, ...(m.tty ? { consoleSocket: f.console } : {}), monitor });
+        m.pid = created.record.pid;
+        m.pidStartTime = created.record.pidStartTime;
+        m.monitorPid = created.monitorPid ?? 0;
+      }
+      m.phase = 'created';
+      m.startedAt = '0';
+      delete m.oomKilled;
+      await this.store.save(m);
+      this.exitNoticed.delete(m.id);
+      this.opts.log.info('container made runnable again', { container: m.id });
+      this.watchExit(m);
+    });
+  }
+
   /** Stop signal, `timeoutSec` to exit, then SIGKILL. Success for unknown or exited containers. */
   async stop(id: string, timeoutSec: number): Promise<void> {
     const m = this.find(id);

@@ -7,11 +7,13 @@ import type { FlagSpec } from './args';
 import type { CommandSpec, GroupSpec } from './spec';
 import { cmdImagePrune, cmdImages, cmdImport, cmdInspect, cmdLoad, cmdLogin, cmdLogout, cmdPull, cmdPush, cmdRmi, cmdSave, cmdTag } from './image';
 import { cmdCompletion, cmdVersion } from './meta';
+import { EXTRA_COMMANDS, EXTRA_GROUPS } from './container-extra';
+import { CONTAINER_COMMANDS } from './container-commands';
 
 const quiet = (help: string): FlagSpec => ({ name: 'quiet', short: 'q', type: 'bool', help });
 const format = (help: string): FlagSpec => ({ name: 'format', type: 'string', metavar: 'string', help });
 
-export const GROUPS: GroupSpec[] = [{ name: 'image', summary: 'Manage images' }];
+export const GROUPS: GroupSpec[] = [{ name: 'container', summary: 'Manage containers' }, { name: 'image', summary: 'Manage images' }, ...EXTRA_GROUPS];
 
 const IMAGES_FLAGS: FlagSpec[] = [
   { name: 'all', short: 'a', type: 'bool', help: 'Show all images (berth keeps no intermediate images: same as without -a)' },
@@ -100,7 +102,6 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'image inspect',
-    aliases: ['inspect'],
     summary: 'Display detailed information on one or more images',
     usage: 'inspect [OPTIONS] IMAGE [IMAGE...]',
     flags: INSPECT_FLAGS,
@@ -192,6 +193,10 @@ export const COMMANDS: CommandSpec[] = [
     notes: 'Load it with: source <(berth completion bash)\nor install contrib/completion/berth.bash into /etc/bash_completion.d/.',
     run: cmdCompletion,
   },
+  // container lifecycle (run, create, start, stop, rm, ps, logs, inspect...): src/cli/berth/container-commands.ts
+  ...CONTAINER_COMMANDS,
+  // H6's commands (volumes, events, exec, stats, top, cp, system): src/cli/berth/container-extra.ts
+  ...EXTRA_COMMANDS,
 ];
 
 /** All names a command answers to. */

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
 import { BerthError, ConfigError, isErrno } from '../../runtime/errors';
 import { ImageService } from '../../image/service';
+import { imageUsersHook } from '../../engine/open';
 
 export const DEFAULTS = {
   root: '/var/lib/berth',
@@ -106,6 +107,8 @@ export class Context {
       if (this.global.dockerConfig !== undefined) o.dockerConfig = this.global.dockerConfig;
       if (this.global.maxConcurrentDownloads !== undefined) o.maxConcurrentDownloads = this.global.maxConcurrentDownloads;
       this.svc = new ImageService(o);
+      // containers (berth's and berthd's under this root) keep their images from rmi / image prune -a
+      this.svc.imageUsers = imageUsersHook(this.global.root, this.global.runRoot);
     }
     return this.svc;
   }

@@ -68,6 +68,12 @@ export interface ApplyOptions {
    * Layers that carry headers for all their directories never wait.
    */
   lowerDirsLater?: () => Promise<readonly string[]>;
+  /**
+   * Use targetDir as given instead of its realpath: for a directory reached through a magic link such
+   * as /proc/PID/root/... (`berth cp` into a running container), which realpath would turn into a
+   * host path. The caller resolved it safely (symlinks inside the container's root) already.
+   */
+  keepTargetPath?: boolean;
 }
 
 export interface ApplyResult {
@@ -866,7 +872,7 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], total: number): Promise<
  * Consumes the stream to its end (the diff ID covers every byte), or destroys it on failure.
  */
 export async function applyLayer(tarStream: Readable, targetDir: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const root = await fsp.realpath(targetDir);
+  const root = opts.keepTargetPath === true ? targetDir : await fsp.realpath(targetDir);
   const x = new Extractor(root, opts);
   await x.init();
   if (opts.lowerDirsLater) {
