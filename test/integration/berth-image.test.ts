@@ -282,9 +282,13 @@ test('image prune removes unused images and their content', { skip }, () => {
 
 test('errors: unknown image, bad reference, bad flag -> 125 with a message to act on', { skip }, () => {
   const root = newRoot('errors');
-  const unknown = berth(root, ['inspect', 'nosuch']);
+  const unknown = berth(root, ['image', 'inspect', 'nosuch']);
   assert.equal(unknown.status, 125);
   assert.match(unknown.stderr, /image "nosuch:latest" not found locally; try: berth pull nosuch:latest/);
+  // top-level inspect looks for containers and images alike, and says so as docker does
+  const either = berth(root, ['inspect', 'nosuch']);
+  assert.equal(either.status, 125);
+  assert.match(either.stderr, /No such object: nosuch/);
   const rmi = berth(root, ['rmi', 'nosuch:2']);
   assert.equal(rmi.status, 125);
   assert.match(rmi.stderr, /berth: image "nosuch:2" not found locally/);
