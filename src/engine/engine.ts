@@ -60,7 +60,7 @@ export interface EngineOptions {
   onEvent?: (e: EngineEvent) => void | Promise<void>;
   /** An image service to share (the CLI's); default: one over root. */
   images?: ImageService;
-  /** The monitors' exit command (H6's restart policies and --rm: restart.ts exitCommandFor). */
+  /** The monitors' exit command (restart policies and --rm: restart.ts exitCommandFor). */
   monitorExitCommand?: (containerId: string) => { exitCommand: string; exitCommandArgs: string[] } | undefined;
 }
 
@@ -716,7 +716,7 @@ export class Engine {
     });
   }
 
-  /** Update a record under the lock (H6's restart policy: restart counts, the restarting flag). */
+  /** Update a record under the lock (restart policy: restart counts, the restarting flag). */
   async update(ref: string, fn: (rec: ContainerRecord, s: Session) => Promise<void>): Promise<ContainerRecord> {
     return this.locked(async (s) => {
       const rec = this.current(s, ref);
@@ -728,7 +728,7 @@ export class Engine {
 
   /**
    * Start an exited container again in its pod, counting a restart (for restart policies). `guard`
-   * (H6's restart policy) runs under the lock first: false leaves the container as it is (returns null).
+   * (the restart policy) runs under the lock first: false leaves the container as it is (returns null).
    */
   async restartAfterExit(ref: string, guard?: (rec: ContainerRecord) => boolean | Promise<boolean>): Promise<ContainerRecord | null> {
     return this.locked(async (s) => {

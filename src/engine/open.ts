@@ -1,7 +1,7 @@
 /**
  * The engine as the `berth` CLI opens it: store paths from the global options, named volumes
  * (volumes.ts), --init (init.ts), the events journal (events.ts), and berthd's stores to list
- * read-only. One place, so every command (H5's and H6's) gets the same wiring.
+ * read-only. One place, so every command gets the same wiring.
  */
 import { Engine, type EngineOptions } from './engine';
 import { recordEvent } from './events';

@@ -10,7 +10,7 @@
  * minute; back to 100 ms when the container had run for 10 s or more.
  *
  * The engine operations are injected (CleanupEngine) so the policy logic is tested without root;
- * the engine (H5's src/engine/) supplies them.
+ * the engine (src/engine/engine.ts) supplies them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -158,7 +158,7 @@ export interface ContainerSummary {
   pid: number;
 }
 
-/** The paths another module needs about a running or created container (H6: attach, exec, cp, top). */
+/** The paths another module needs about a running or created container (attach, exec, cp, top). */
 export interface ContainerRuntimeInfo {
   id: string;
   containerId: string;

@@ -195,7 +195,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   // container lifecycle (run, create, start, stop, rm, ps, logs, inspect...): src/cli/berth/container-commands.ts
   ...CONTAINER_COMMANDS,
-  // H6's commands (volumes, events, exec, stats, top, cp, system): src/cli/berth/container-extra.ts
+  // volumes, events, exec, stats, top, cp, system: src/cli/berth/container-extra.ts
   ...EXTRA_COMMANDS,
 ];
 
