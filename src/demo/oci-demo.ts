@@ -1,6 +1,7 @@
 /**
- * The README's main job (for now): build a busybox bundle from the host's busybox-static, run it with
- * berth-oci, and show that hostname, pid and mount namespaces are isolated from the host.
+ * The low-level demo (`bash scripts/demo.sh --oci`): build a busybox bundle from the host's
+ * busybox-static, run it with berth-oci, and show that hostname, pid and mount namespaces are isolated
+ * from the host.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
