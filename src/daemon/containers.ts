@@ -526,10 +526,12 @@ export class ContainerManager implements PodContainerHooks {
       const v = await this.view(m);
       if (v.state !== 'CONTAINER_CREATED') throw new BerthError('FAILED_PRECONDITION', `container ${m.id} is not in the created state (${v.state})`);
       const oci = this.ociHandler(m.runtimeHandler);
+      // taken before the process runs: a quick one may exit (and the monitor stamp its finish) before the start call returns
+      const startedAt = unixNanos();
       if (oci !== null) await ociStart(oci, m.id);
       else await startContainer(this.runtime, m.id);
       m.phase = 'started';
-      m.startedAt = unixNanos();
+      m.startedAt = startedAt;
       await this.store.save(m);
       this.opts.log.info('container started', { container: m.id });
       this.events.emit('CONTAINER_STARTED_EVENT', m.id, m.podId);
