@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file';
-import { isErrno } from '../runtime/errors';
+import { loadRecordDir } from '../util/record-dir';
 
 /**
  * 'creating': CreateContainer under way (a crash leaves it so: undone at start); 'created': the
@@ -75,28 +75,14 @@ export class ContainerStore {
   }
 
   loadAll(onBad: (id: string, why: string) => void = () => undefined): ContainerMeta[] {
-    const out: ContainerMeta[] = [];
-    for (const name of fs.readdirSync(this.dir).sort()) {
-      if (!ID.test(name)) continue;
-      let text: string;
-      try {
-        text = fs.readFileSync(path.join(this.dir, name, 'meta.json'), 'utf8');
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) {
-          onBad(name, 'no meta.json');
-          continue;
-        }
-        throw err;
-      }
-      try {
-        const m = JSON.parse(text) as ContainerMeta;
-        if (m.version !== 1 || m.id !== name) throw new Error('not a version 1 record of this container');
-        out.push(m);
-      } catch (err) {
-        onBad(name, (err as Error).message);
-      }
-    }
-    return out;
+    return loadRecordDir<ContainerMeta>(
+      this.dir,
+      ID,
+      (r, id) => {
+        if (r.version !== 1 || r.id !== id) throw new Error('not a version 1 record of this container');
+      },
+      onBad,
+    );
   }
 
   async remove(id: string): Promise<void> {

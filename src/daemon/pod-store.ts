@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file';
-import { isErrno } from '../runtime/errors';
 import type { PortMapping } from '../pod';
+import { loadRecordDir } from '../util/record-dir';
 
 /** CRI NamespaceMode, by name. */
 export type NamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
@@ -84,29 +84,14 @@ export class PodStore {
 
   /** Every readable record; unreadable ones are reported through `onBad` and skipped. */
   loadAll(onBad: (id: string, why: string) => void = () => undefined): PodRecord[] {
-    const out: PodRecord[] = [];
-    for (const name of fs.readdirSync(this.dir).sort()) {
-      if (!ID.test(name)) continue;
-      const file = path.join(this.dir, name, 'meta.json');
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) {
-          onBad(name, 'no meta.json');
-          continue;
-        }
-        throw err;
-      }
-      try {
-        const rec = JSON.parse(text) as PodRecord;
-        if (rec.version !== 1 || rec.id !== name) throw new Error('not a version 1 record of this pod');
-        out.push(rec);
-      } catch (err) {
-        onBad(name, (err as Error).message);
-      }
-    }
-    return out;
+    return loadRecordDir<PodRecord>(
+      this.dir,
+      ID,
+      (r, id) => {
+        if (r.version !== 1 || r.id !== id) throw new Error('not a version 1 record of this pod');
+      },
+      onBad,
+    );
   }
 
   /** Remove the pod's directory (meta.json, resolv.conf, hosts, ...). Idempotent. */
