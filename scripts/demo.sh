@@ -73,6 +73,15 @@ work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 made_image=0
 made_web=0
 made_hello=0
+# berth keeps <run-root>/engine/pods bind-mounted (private, for pinned namespaces) while it has
+# containers; the demo unmounts it afterwards when this run made it and no container is left
+run_root=/run/berth
+for ((i = 0; i < ${#globals[@]}; i += 2)); do
+  if [ "${globals[i]}" = --run-root ]; then run_root=${globals[i + 1]}; fi
+done
+pods_mount=$run_root/engine/pods
+had_pods_mount=0
+if mountpoint -q "$pods_mount" 2>/dev/null; then had_pods_mount=1; fi
 cleanup() {
   local rc=$?
   set +e
@@ -80,6 +89,9 @@ cleanup() {
   if [ "$made_hello" = 1 ]; then berth rm -f "$hello" >/dev/null 2>&1; fi
   if [ "$made_image" = 1 ]; then berth rmi "$image" >/dev/null 2>&1; fi
   rm -rf "$work"
+  if [ "$had_pods_mount" = 0 ] && mountpoint -q "$pods_mount" 2>/dev/null && [ -z "$(berth ps -aq 2>/dev/null)" ]; then
+    umount "$pods_mount" 2>/dev/null
+  fi
   if [ "$rc" != 0 ]; then echo "demo: failed (exit $rc); removed what it had made" >&2; fi
   exit "$rc"
 }
